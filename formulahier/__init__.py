@@ -1,0 +1,45 @@
+"""formulahier: Bayesian multilevel models from lme4/brms formulas, on Bambi and PyMC.
+
+>>> import formulahier as fh
+>>> fit = fh.fit("log_ozone ~ TEMP + (TEMP | station)", fh.datasets.load("ozone"))  # doctest: +SKIP
+>>> print(fit)  # doctest: +SKIP
+"""
+
+from importlib.metadata import PackageNotFoundError, version
+
+from . import datasets
+from .errors import (
+    DataError,
+    FormulaError,
+    FormulahierError,
+    FormulahierWarning,
+    PriorError,
+    SamplerError,
+)
+from .fit import Fit, Model, fit, model
+from .formula import build_spec, parse_formula
+from .spec import GroupBlock, ModelSpec
+
+try:
+    __version__ = version("formulahier")
+except PackageNotFoundError:  # running from a source tree
+    __version__ = "0.0.0+unknown"
+
+__all__ = [
+    "DataError",
+    "Fit",
+    "FormulaError",
+    "FormulahierError",
+    "FormulahierWarning",
+    "GroupBlock",
+    "Model",
+    "ModelSpec",
+    "PriorError",
+    "SamplerError",
+    "__version__",
+    "build_spec",
+    "datasets",
+    "fit",
+    "model",
+    "parse_formula",
+]

@@ -1,0 +1,95 @@
+"""Data preparation: accept several table types, check columns, drop incomplete rows, order levels.
+
+The user's object is never modified: everything here works on a copy.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from collections.abc import Mapping
+
+import formulae as fm
+import numpy as np
+import pandas as pd
+
+from .errors import DataError, FormulahierWarning
+from .formula import check_columns
+from .spec import ModelSpec
+
+__all__ = ["natural_key", "prepare_data", "to_pandas"]
+
+
+def to_pandas(data) -> pd.DataFrame:
+    """Return a pandas copy of a pandas/polars DataFrame or a dict of arrays."""
+    if isinstance(data, pd.DataFrame):
+        return data.copy()
+    if hasattr(data, "to_pandas"):  # polars, pyarrow
+        return data.to_pandas()
+    if isinstance(data, Mapping):
+        try:
+            return pd.DataFrame({k: np.asarray(v) for k, v in data.items()})
+        except ValueError as exc:
+            raise DataError(f"Could not make a table of the dict: {exc}") from None
+    raise DataError(
+        f"`data` must be a pandas or polars DataFrame or a dict of arrays, got "
+        f"{type(data).__name__}."
+    )
+
+
+def natural_key(value) -> tuple:
+    """Sort key putting ``s2`` before ``s10`` (numbers inside strings compared as numbers)."""
+    parts = re.split(r"(\d+)", str(value))
+    return tuple((0, int(p)) if p.isdigit() else (1, p) for p in parts)
+
+
+def _used_columns(spec: ModelSpec, columns) -> list[str]:
+    names = fm.model_description(spec.bambi_formula).var_names
+    return [c for c in columns if c in names]
+
+
+def prepare_data(data, spec: ModelSpec) -> tuple[pd.DataFrame, int]:
+    """Copy, check and clean the data for ``spec``.
+
+    Returns
+    -------
+    frame : pandas.DataFrame
+        Rows with missing values in used columns dropped (lme4's ``na.omit``), grouping factors
+        as categoricals in natural order (``s1, s2, s10``; first-seen order is kept for
+        categoricals the user already ordered).
+    dropped : int
+        Number of rows dropped.
+    """
+    frame = to_pandas(data)
+    frame.columns = [str(c) for c in frame.columns]
+    if frame.empty:
+        raise DataError("The data has no rows.")
+    check_columns(spec, frame.columns)
+    used = _used_columns(spec, frame.columns)
+    incomplete = frame[used].isna().any(axis=1)
+    dropped = int(incomplete.sum())
+    if dropped:
+        warnings.warn(
+            f"Dropped {dropped} of {len(frame)} rows with missing values in "
+            f"{', '.join(c for c in used if frame[c].isna().any())} (lme4's na.omit).",
+            FormulahierWarning,
+            stacklevel=3,
+        )
+        frame = frame.loc[~incomplete].reset_index(drop=True)
+    if frame.empty:
+        raise DataError("No rows are left after dropping rows with missing values.")
+    for factor in spec.factors:
+        for col in factor.split(":"):
+            series = frame[col]
+            if isinstance(series.dtype, pd.CategoricalDtype):
+                frame[col] = series.cat.remove_unused_categories()
+                continue
+            levels = sorted(series.unique(), key=natural_key)
+            frame[col] = pd.Categorical(series, categories=levels)
+        levels = frame[factor.split(":")].drop_duplicates()
+        if len(levels) < 2:
+            raise DataError(
+                f"The grouping factor '{factor}' has {len(levels)} level in the data; a "
+                "group-level effect needs at least two levels. Drop the term or check the data."
+            )
+    return frame, dropped

@@ -1,0 +1,61 @@
+"""Exceptions and warnings raised by formulahier.
+
+Every error the public API raises on bad input is a :class:`FormulahierError`, so a caller can
+catch one class. The subclasses say which part of the input was wrong.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "DataError",
+    "FormulaError",
+    "FormulahierError",
+    "FormulahierWarning",
+    "PriorError",
+    "SamplerError",
+]
+
+
+class FormulahierError(Exception):
+    """Root of every error raised by formulahier on bad input or an impossible request."""
+
+
+class FormulaError(FormulahierError, ValueError):
+    """The formula is malformed, names a missing column, or uses unsupported syntax.
+
+    Parameters
+    ----------
+    message : str
+        What is wrong and how to fix it.
+    formula : str, optional
+        The formula text; when given with ``pos``, the message shows it with a caret.
+    pos : int, optional
+        Zero-based character offset of the problem within ``formula``.
+    """
+
+    def __init__(self, message: str, formula: str | None = None, pos: int | None = None):
+        self.formula = formula
+        self.pos = pos
+        self.reason = message
+        text = message
+        if formula is not None:
+            text += f"\n    {formula}"
+            if pos is not None:
+                text += "\n    " + " " * max(pos, 0) + "^"
+        super().__init__(text)
+
+
+class PriorError(FormulahierError, ValueError):
+    """A prior names an unknown slot or a distribution that cannot serve it."""
+
+
+class DataError(FormulahierError, ValueError):
+    """The data cannot support the model: missing values, unseen levels, wrong types."""
+
+
+class SamplerError(FormulahierError, RuntimeError):
+    """The requested sampler is unknown or its optional dependency is not installed."""
+
+
+class FormulahierWarning(UserWarning):
+    """Warnings about the fit or the data (dropped rows, sampling diagnostics)."""

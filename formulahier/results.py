@@ -1,0 +1,353 @@
+"""Results like lme4 and brms, computed from the ArviZ DataTree of a fit.
+
+Every table has the columns ``estimate`` (posterior mean), ``std_error`` (posterior sd),
+``lower`` and ``upper`` (equal-tailed interval, 95% by default, as brms's ``l-95% CI``) and,
+where it makes sense, ``r_hat``, ``ess_bulk`` and ``ess_tail``.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from dataclasses import dataclass, field
+
+import arviz_stats as azs
+import numpy as np
+import pandas as pd
+import xarray as xr
+from bambi.utils import get_aliased_name
+
+__all__ = ["PosteriorView", "Summary"]
+
+SAMPLE_DIMS = ("chain", "draw")
+STAT_COLUMNS = ["estimate", "std_error", "lower", "upper"]
+DIAG_COLUMNS = ["r_hat", "ess_bulk", "ess_tail"]
+
+
+def _check_prob(ci_prob: float) -> float:
+    if not (isinstance(ci_prob, (int, float)) and 0 < ci_prob < 1):
+        raise ValueError(f"ci_prob must be between 0 and 1, got {ci_prob!r}")
+    return float(ci_prob)
+
+
+def _stats(draws: xr.DataArray, ci_prob: float) -> dict[str, np.ndarray]:
+    """Mean, sd and equal-tailed interval over chain and draw (other dims kept)."""
+    tail = (1 - ci_prob) / 2
+    q = draws.quantile([tail, 1 - tail], dim=list(SAMPLE_DIMS))
+    return {
+        "estimate": draws.mean(SAMPLE_DIMS).values,
+        "std_error": draws.std(SAMPLE_DIMS, ddof=1).values,
+        "lower": q.isel(quantile=0).values,
+        "upper": q.isel(quantile=1).values,
+    }
+
+
+def _table(rows: dict[str, xr.DataArray], ci_prob: float, diagnostics: bool = True):
+    """One row per scalar draw array: stats and (optionally) convergence diagnostics."""
+    if not rows:
+        return pd.DataFrame(columns=STAT_COLUMNS + (DIAG_COLUMNS if diagnostics else []))
+    stacked = xr.concat(
+        [da.reset_coords(drop=True) for da in rows.values()], dim=pd.Index(list(rows), name="row")
+    ).transpose(*SAMPLE_DIMS, "row")
+    frame = pd.DataFrame(_stats(stacked, ci_prob), index=pd.Index(list(rows)))
+    if diagnostics:
+        ds = xr.Dataset({"x": stacked})
+        nchains = stacked.sizes["chain"]
+        if nchains * stacked.sizes["draw"] >= 8:
+            frame["r_hat"] = azs.rhat(ds)["x"].values if nchains > 1 else np.nan
+            frame["ess_bulk"] = azs.ess(ds, method="bulk")["x"].values
+            frame["ess_tail"] = azs.ess(ds, method="tail")["x"].values
+        else:
+            frame[DIAG_COLUMNS] = np.nan
+    return frame
+
+
+class PosteriorView:
+    """Reads population effects, group effects, sds and correlations off a posterior.
+
+    Parameters
+    ----------
+    idata : xarray.DataTree
+        With a ``posterior`` group.
+    bmb_model : bambi.Model
+        The model that produced it (term names and family).
+    blocks : list of BlockInfo
+        Group-level blocks as built.
+    """
+
+    def __init__(self, idata, bmb_model, blocks):
+        self.posterior = idata["posterior"].to_dataset()
+        self.idata = idata
+        self.bmb_model = bmb_model
+        self.blocks = blocks
+        self.parent = bmb_model.parameters[bmb_model.family.likelihood.parent]
+
+    # ---- draws of each row -------------------------------------------------------------
+    def population_draws(self) -> dict[str, xr.DataArray]:
+        """Population-level effects, keyed ``Intercept``, ``TEMP``, ``f[b]``."""
+        rows = {}
+        names = []
+        if self.parent.intercept_term is not None:
+            names.append(get_aliased_name(self.parent.intercept_term))
+        names += [get_aliased_name(t) for t in self.parent.common_terms.values()]
+        for name in names:
+            rows.update(self._expand(name, self.posterior[name]))
+        return rows
+
+    def _expand(self, name: str, da: xr.DataArray) -> dict[str, xr.DataArray]:
+        extra = [d for d in da.dims if d not in SAMPLE_DIMS]
+        if not extra:
+            return {name: da}
+        stacked = da.stack(_k=extra)
+        out = {}
+        for i in range(stacked.sizes["_k"]):
+            key = stacked["_k"].values[i]
+            key = key if isinstance(key, tuple) else (key,)
+            out[f"{name}[{', '.join(map(str, key))}]"] = stacked.isel(_k=i)
+        return out
+
+    def factors(self) -> list[str]:
+        """Grouping factors in formula order."""
+        return list(dict.fromkeys(b.block.factor for b in self.blocks))
+
+    def levels(self) -> dict[str, int]:
+        """Number of levels per grouping factor."""
+        out = {}
+        for info in self.blocks:
+            term = next(iter(info.terms.values()))
+            out[info.block.factor] = len(term.groups)
+        return out
+
+    def group_draws(self, factor: str) -> dict[str, xr.DataArray]:
+        """``sd(...)`` and ``cor(...,...)`` draws of one grouping factor."""
+        sds, cors = {}, {}
+        for info in self.blocks:
+            if info.block.factor != factor:
+                continue
+            for col in info.columns:
+                var = self.posterior.get(f"{col.term}_sigma")
+                if var is None:  # a fixed sd: nothing to summarise
+                    continue
+                if col.index is not None:
+                    extra = [d for d in var.dims if d not in SAMPLE_DIMS]
+                    var = var.isel({extra[0]: col.index})
+                sds[f"sd({col.label})"] = var
+            if info.corr:
+                corr = self.posterior[info.corr]
+                dim_a, dim_b = [d for d in corr.dims if d not in SAMPLE_DIMS]
+                labels = info.labels
+                for i in range(len(labels)):
+                    for j in range(i + 1, len(labels)):
+                        cors[f"cor({labels[i]},{labels[j]})"] = corr.isel({dim_a: j, dim_b: i})
+        return {**sds, **cors}
+
+    def family_draws(self) -> dict[str, xr.DataArray]:
+        """Draws of the family's own parameters (``sigma``, ``alpha``, ...)."""
+        rows = {}
+        for name in self.bmb_model.family.auxiliary_parameters:
+            if name in self.bmb_model.marginal_parameters and name in self.posterior:
+                rows.update(self._expand(name, self.posterior[name]))
+        return rows
+
+    def _effect_draws(self, factor: str):
+        """Yield (label, level-wise deviations u, population draws or None) for each effect."""
+        pop = self.population_draws()
+        for info in self.blocks:
+            if info.block.factor != factor:
+                continue
+            for col in info.columns:
+                u = self.posterior[col.term]
+                if col.index is not None:
+                    extra = [d for d in u.dims if d.endswith("__expr_dim")]
+                    u = u.isel({extra[0]: col.index})
+                yield col.label, u, pop.get(col.label)
+
+    # ---- tables ------------------------------------------------------------------------
+    def fixef(self, ci_prob: float = 0.95) -> pd.DataFrame:
+        """Population-level effects: ``estimate, std_error, lower, upper``."""
+        return _table(self.population_draws(), _check_prob(ci_prob), diagnostics=False)
+
+    def _per_level(self, factor: str, ci_prob: float, add_population: bool) -> pd.DataFrame:
+        parts = {}
+        for label, u, pop in self._effect_draws(factor):
+            draws = u + pop if (add_population and pop is not None) else u
+            level_dim = [d for d in draws.dims if d.endswith("__factor_dim")][0]
+            stats = _stats(draws.transpose(*SAMPLE_DIMS, level_dim), ci_prob)
+            parts[label] = pd.DataFrame(stats, index=pd.Index(draws[level_dim].values, name=factor))
+        return pd.concat(parts, axis=1, names=["effect", "statistic"])
+
+    def ranef(self, ci_prob: float = 0.95) -> dict[str, pd.DataFrame]:
+        """Group-level deviations from the population effects, per factor."""
+        ci_prob = _check_prob(ci_prob)
+        return {f: self._per_level(f, ci_prob, add_population=False) for f in self.factors()}
+
+    def coef(self, ci_prob: float = 0.95) -> dict[str, pd.DataFrame]:
+        """Population plus group-level effects per level, per factor (lme4's ``coef``)."""
+        ci_prob = _check_prob(ci_prob)
+        return {f: self._per_level(f, ci_prob, add_population=True) for f in self.factors()}
+
+    def group_table(self, factor: str, ci_prob: float = 0.95) -> pd.DataFrame:
+        """The ``sd(...)``/``cor(...)`` table of one factor, with diagnostics."""
+        return _table(self.group_draws(factor), _check_prob(ci_prob))
+
+    def varcorr(self, ci_prob: float = 0.95) -> pd.DataFrame:
+        """Long table like R's ``as.data.frame(VarCorr(m))`` with posterior summaries."""
+        ci_prob = _check_prob(ci_prob)
+        records = []
+        for factor in self.factors():
+            table = _table(self.group_draws(factor), ci_prob, diagnostics=False)
+            for row, values in table.iterrows():
+                inner = row[row.index("(") + 1 : -1]
+                var1, _, var2 = inner.partition(",") if row.startswith("cor(") else (inner, "", "")
+                records.append({"group": factor, "var1": var1, "var2": var2 or None, **values})
+        fam = self.family_draws()
+        if self.bmb_model.family.name == "gaussian" and "sigma" in fam:
+            values = _table({"sigma": fam["sigma"]}, ci_prob, diagnostics=False).iloc[0]
+            records.append({"group": "Residual", "var1": None, "var2": None, **values})
+        columns = ["group", "var1", "var2", *STAT_COLUMNS]
+        return pd.DataFrame.from_records(records, columns=columns)
+
+
+# ---- the printed summary ---------------------------------------------------------------
+_PRINT_COLUMNS = {
+    "estimate": "Estimate",
+    "std_error": "Est.Error",
+    "lower": "l-{p}% CI",
+    "upper": "u-{p}% CI",
+    "r_hat": "Rhat",
+    "ess_bulk": "Bulk_ESS",
+    "ess_tail": "Tail_ESS",
+}
+
+
+@dataclass
+class Summary:
+    """The tables and diagnostics of a fit; ``str()`` renders the lme4/brms-style printout."""
+
+    header: dict
+    population: pd.DataFrame
+    group: dict[str, pd.DataFrame]
+    family: pd.DataFrame
+    ci_prob: float = 0.95
+    diagnostics: list[str] = field(default_factory=list)
+
+    @classmethod
+    def from_view(cls, view: PosteriorView, header: dict, ci_prob: float = 0.95) -> Summary:
+        """Compute every table from a :class:`PosteriorView`."""
+        ci_prob = _check_prob(ci_prob)
+        population = _table(view.population_draws(), ci_prob)
+        group = {f: view.group_table(f, ci_prob) for f in view.factors()}
+        family = _table(view.family_draws(), ci_prob)
+        summary = cls(header, population, group, family, ci_prob)
+        summary.diagnostics = _diagnose(summary, view.idata, header["settings"]["chains"])
+        return summary
+
+    def tables(self) -> dict[str, pd.DataFrame]:
+        """All tables by title."""
+        out = {f"~{f}": t for f, t in self.group.items()}
+        out["Population-level effects"] = self.population
+        out["Family specific parameters"] = self.family
+        return out
+
+    def _head_lines(self) -> list[str]:
+        h = self.header
+        s = h["settings"]
+        links = ", ".join(f"{k} = {v}" for k, v in h["link"].items())
+        return [
+            f" Family: {h['family']}",
+            f"  Links: {links}",
+            f"Formula: {h['formula']}",
+            f"   Data: {h['nobs']} observations",
+            f"  Draws: {s['chains']} chains x {s['draws']} draws (warm-up {s['tune']}); "
+            f"sampler {s['sampler']}, {h['seconds']:.1f} s",
+        ]
+
+    def __str__(self) -> str:
+        lines = self._head_lines()
+        if self.group:
+            lines += ["", "Group-level effects:"]
+            for factor, table in self.group.items():
+                lines.append(f"~{factor} (Number of levels: {self.header['levels'][factor]})")
+                lines.append(_format(table, self.ci_prob))
+                lines.append("")
+        else:
+            lines.append("")
+        lines += ["Population-level effects:", _format(self.population, self.ci_prob), ""]
+        if len(self.family):
+            lines += ["Family specific parameters:", _format(self.family, self.ci_prob), ""]
+        lines += ["Diagnostics:"] + [f"  {d}" for d in self.diagnostics]
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        parts = ["<pre>" + html.escape("\n".join(self._head_lines())) + "</pre>"]
+        for title, table in self.tables().items():
+            if len(table):
+                parts.append(f"<h4>{html.escape(title)}</h4>")
+                parts.append(_rename(table, self.ci_prob).to_html(float_format=_float_fmt(table)))
+        items = "".join(f"<li>{html.escape(d)}</li>" for d in self.diagnostics)
+        parts.append(f"<h4>Diagnostics</h4><ul>{items}</ul>")
+        return "\n".join(parts)
+
+
+def _rename(table: pd.DataFrame, ci_prob: float) -> pd.DataFrame:
+    p = f"{100 * ci_prob:g}"
+    return table.rename(columns={k: v.format(p=p) for k, v in _PRINT_COLUMNS.items()})
+
+
+def _decimals(table: pd.DataFrame) -> int:
+    errs = table["std_error"].abs()
+    errs = errs[errs > 0]
+    if errs.empty:
+        return 2
+    return int(min(max(1 - math.floor(math.log10(errs.min())), 2), 6))
+
+
+def _float_fmt(table: pd.DataFrame):
+    return f"{{:.{_decimals(table)}f}}".format
+
+
+def _format(table: pd.DataFrame, ci_prob: float) -> str:
+    if table.empty:
+        return "  (none)"
+    dec = _decimals(table)
+    shown = pd.DataFrame(index=table.index)
+    for col in table.columns:
+        values = table[col]
+        if col == "r_hat":
+            shown[col] = values.map(lambda v: "NA" if pd.isna(v) else f"{v:.2f}")
+        elif col.startswith("ess"):
+            shown[col] = values.map(lambda v: "NA" if pd.isna(v) else f"{int(v)}")
+        else:
+            shown[col] = values.map(lambda v, d=dec: f"{v:.{d}f}")
+    return _rename(shown, ci_prob).to_string()
+
+
+def _diagnose(summary: Summary, idata, chains: int) -> list[str]:
+    notes = []
+    stats = idata["sample_stats"].to_dataset() if "sample_stats" in idata else None
+    ndiv = int(stats["diverging"].sum()) if stats is not None and "diverging" in stats else 0
+    if ndiv:
+        notes.append(
+            f"{ndiv} divergent transitions after warm-up: the estimates may be biased. Try "
+            "target_accept=0.95; if they persist, switch the parameterization of the factor "
+            "(noncentered=True for few observations per level, False for many)."
+        )
+    tables = pd.concat([t for t in summary.tables().values() if len(t)])
+    high = tables.index[tables["r_hat"] > 1.01].tolist()
+    if high:
+        notes.append(
+            f"r_hat > 1.01 for {', '.join(high)}: chains disagree; run longer (draws=, tune=) "
+            "or change the parameterization."
+        )
+    threshold = 100 * chains
+    low = tables.index[(tables[["ess_bulk", "ess_tail"]].min(axis=1) < threshold)].tolist()
+    if low:
+        notes.append(
+            f"ESS below {threshold} for {', '.join(low)}: intervals are imprecise; increase "
+            "draws= or try the other parameterization."
+        )
+    if not notes:
+        notes.append(
+            f"No divergences; all r_hat <= 1.01; all bulk and tail ESS >= {threshold}."
+        )
+    return notes

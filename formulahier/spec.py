@@ -1,0 +1,111 @@
+"""What a model is: small frozen descriptions, free of Bambi and PyMC objects.
+
+The formula layer (:mod:`formulahier.formula`) turns lme4/brms text into a :class:`ModelSpec`;
+the backend (:mod:`formulahier.backend`) decides how to build it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["GroupBlock", "ModelSpec", "effect_label"]
+
+
+def effect_label(term: str) -> str:
+    """Return the lme4/brms label of a group-level term expression (``"1"`` is the intercept)."""
+    return "Intercept" if term == "1" else term
+
+
+@dataclass(frozen=True)
+class GroupBlock:
+    """One block of group-level effects: the terms that vary over one grouping factor.
+
+    Parameters
+    ----------
+    factor : str
+        Grouping factor as Bambi names it: a column (``"station"``) or an interaction of
+        columns (``"a:b"``) for nested or crossed-within designs.
+    terms : tuple of str
+        Effect expressions in Bambi's spelling; ``"1"`` is the group intercept.
+    correlated : bool
+        Whether the effects of the block share an LKJ correlation matrix (lme4's ``|``).
+    noncentered : bool
+        ``True``: ``u = (L z)^T`` with standard normal ``z``. ``False``: hierarchical centering,
+        ``beta_j ~ MvNormal(b, S)`` with ``u = beta - b``.
+    source : str
+        The bar term as the user wrote it, for messages.
+    """
+
+    factor: str
+    terms: tuple[str, ...]
+    correlated: bool = True
+    noncentered: bool = True
+    source: str = ""
+
+    @property
+    def has_intercept(self) -> bool:
+        """Whether the block contains the group intercept."""
+        return "1" in self.terms
+
+    @property
+    def bambi_terms(self) -> tuple[str, ...]:
+        """Names Bambi gives the block's group-specific terms (``"TEMP|station"``)."""
+        return tuple(f"{t}|{self.factor}" for t in self.terms)
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        """lme4/brms labels of the block's effects (``"Intercept"``, ``"TEMP"``)."""
+        return tuple(effect_label(t) for t in self.terms)
+
+    @property
+    def bambi_formula(self) -> str:
+        """The block as a Bambi formula term, e.g. ``"(1 + TEMP | station)"``."""
+        slopes = [t for t in self.terms if t != "1"]
+        head = "1" if self.has_intercept else "0"
+        return "(" + " + ".join([head, *slopes]) + f" | {self.factor})"
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A multilevel model as lme4/brms means it.
+
+    Parameters
+    ----------
+    formula : str
+        The formula as written by the user.
+    response : str
+        Left-hand side text.
+    population : str
+        Population-level (fixed-effects) right-hand side, without bar terms.
+    blocks : tuple of GroupBlock
+        Group-level blocks in formula order.
+    family : str
+        Family name as given.
+    link : str or None
+        Link name, ``None`` for the family's default.
+    lkj_eta : float
+        Shape of the LKJ prior on every correlation matrix (brms ``lkj(eta)``).
+    """
+
+    formula: str
+    response: str
+    population: str
+    blocks: tuple[GroupBlock, ...] = ()
+    family: str = "gaussian"
+    link: str | None = None
+    lkj_eta: float = 2.0
+
+    @property
+    def factors(self) -> tuple[str, ...]:
+        """Grouping factors in order of first appearance."""
+        return tuple(dict.fromkeys(b.factor for b in self.blocks))
+
+    @property
+    def bambi_formula(self) -> str:
+        """The formula Bambi is given: population terms plus one bar term per block."""
+        rhs = " + ".join([self.population, *(b.bambi_formula for b in self.blocks)])
+        return f"{self.response} ~ {rhs}"
+
+    def blocks_of(self, factor: str) -> tuple[GroupBlock, ...]:
+        """Blocks whose grouping factor is ``factor``."""
+        return tuple(b for b in self.blocks if b.factor == factor)
