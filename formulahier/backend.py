@@ -21,6 +21,8 @@ term's deviations stay a named variable (``TEMP|station``) with Bambi's dims, so
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import bambi as bmb
 import numpy as np
 import pymc as pm
@@ -37,7 +39,6 @@ from bambi.families.multivariate import MultivariateFamily
 from bambi.families.univariate import Categorical
 from bambi.priors import Prior
 from bambi.utils import get_aliased_name
-from typing import NamedTuple
 
 from .errors import FormulahierError, PriorError
 from .spec import GroupBlock, ModelSpec
@@ -46,7 +47,7 @@ __all__ = ["BlockInfo", "Column", "HierModel", "corr_name"]
 
 
 def corr_name(factor: str, index: int = 0) -> str:
-    """Name of the correlation-matrix variable of the ``index``-th correlated block of ``factor``."""
+    """Name of the correlation variable of the ``index``-th correlated block of ``factor``."""
     return f"{factor}_corr" if index == 0 else f"{factor}_corr_{index + 1}"
 
 
@@ -130,6 +131,7 @@ class HierModel(bmb.Model):
         What the model is.
     *args, **kwargs
         Passed to :class:`bambi.Model`.
+
     """
 
     def __init__(self, spec: ModelSpec, *args, **kwargs):
@@ -225,9 +227,10 @@ class _Component(DistributionalComponent):
             hyper_dims = [d for d in dims if not d.endswith("__factor_dim")] or None
             if isinstance(sigma, Prior):
                 sigma = bterm.build_distribution(sigma, f"{bterm.name}_sigma", dims=hyper_dims)
-            sigmas.append(pt.atleast_1d(pt.as_tensor_variable(sigma)) * np.ones(
-                1 if hyper_dims is None else len(model.coords[hyper_dims[0]])
-            ))
+            sigmas.append(
+                pt.atleast_1d(pt.as_tensor_variable(sigma))
+                * np.ones(1 if hyper_dims is None else len(model.coords[hyper_dims[0]]))
+            )
         sigma = pt.concatenate(sigmas)
         effect_dim = f"{info.name}__effect"
         model.add_coords({effect_dim: info.labels})

@@ -55,10 +55,11 @@ def prepare_data(data, spec: ModelSpec) -> tuple[pd.DataFrame, int]:
     -------
     frame : pandas.DataFrame
         Rows with missing values in used columns dropped (lme4's ``na.omit``), grouping factors
-        as categoricals in natural order (``s1, s2, s10``; first-seen order is kept for
-        categoricals the user already ordered).
+        as ordered categoricals in natural order (``s1, s2, s10``); a column that already is a
+        categorical keeps its own level order.
     dropped : int
         Number of rows dropped.
+
     """
     frame = to_pandas(data)
     frame.columns = [str(c) for c in frame.columns]
@@ -81,11 +82,12 @@ def prepare_data(data, spec: ModelSpec) -> tuple[pd.DataFrame, int]:
     for factor in spec.factors:
         for col in factor.split(":"):
             series = frame[col]
+            # formulae keeps the level order of *ordered* categoricals only
             if isinstance(series.dtype, pd.CategoricalDtype):
-                frame[col] = series.cat.remove_unused_categories()
+                frame[col] = series.cat.remove_unused_categories().cat.as_ordered()
                 continue
             levels = sorted(series.unique(), key=natural_key)
-            frame[col] = pd.Categorical(series, categories=levels)
+            frame[col] = pd.Categorical(series, categories=levels, ordered=True)
         levels = frame[factor.split(":")].drop_duplicates()
         if len(levels) < 2:
             raise DataError(

@@ -31,6 +31,7 @@ class FormulaError(FormulahierError, ValueError):
         The formula text; when given with ``pos``, the message shows it with a caret.
     pos : int, optional
         Zero-based character offset of the problem within ``formula``.
+
     """
 
     def __init__(self, message: str, formula: str | None = None, pos: int | None = None):

@@ -13,7 +13,7 @@ import pandas as pd
 from . import results
 from .backend import HierModel
 from .data import prepare_data
-from .errors import FormulahierError, FormulaError, SamplerError
+from .errors import FormulaError, FormulahierError, SamplerError
 from .formula import build_spec
 from .spec import ModelSpec
 
@@ -136,6 +136,7 @@ class Model:
             Show PyMC's progress bar.
         **sampler_kwargs
             Passed to :func:`pymc.sample` (``target_accept=0.95``, ``cores=...``).
+
         """
         key = check_sampler(sampler)
         if key == "pymc":
@@ -177,6 +178,7 @@ class Fit:
         Sampler, draws, tune, chains, seed.
     seconds : float
         Wall time spent sampling.
+
     """
 
     def __init__(self, fh_model: Model, idata, settings: dict, seconds: float):
@@ -259,6 +261,7 @@ def model(formula: str, data, **options) -> Model:
     -------
     Model
         Call ``.fit(...)`` to sample.
+
     """
     return Model(formula, data, **options)
 
@@ -325,6 +328,7 @@ def fit(
     >>> ozone = fh.datasets.load("ozone")
     >>> fit = fh.fit("log_ozone ~ TEMP + (TEMP | station)", ozone)  # doctest: +SKIP
     >>> print(fit)  # doctest: +SKIP
+
     """
     built = Model(
         formula,

@@ -177,6 +177,7 @@ def parse_formula(formula: str) -> ParsedFormula:
     ------
     FormulaError
         On malformed text, with the formula and a caret under the problem.
+
     """
     if not isinstance(formula, str):
         raise FormulaError(f"The formula must be a string, got {type(formula).__name__}.")
@@ -316,11 +317,14 @@ def build_spec(
     Returns
     -------
     ModelSpec
+
     """
     if not (isinstance(lkj_eta, (int, float)) and lkj_eta > 0):
         raise PriorError(f"lkj_eta must be a positive number (brms: lkj(2)); got {lkj_eta!r}.")
     parsed = parse_formula(formula)
-    expanded = [(bar, _expand_factor(bar, formula), _expr_terms(bar, formula)) for bar in parsed.bars]
+    expanded = [
+        (bar, _expand_factor(bar, formula), _expr_terms(bar, formula)) for bar in parsed.bars
+    ]
     factors = list(dict.fromkeys(f for _, fs, _ in expanded for f in fs))
     corr_for = _per_factor(correlated, factors, "correlated")
     nc_for = _per_factor(noncentered, factors, "noncentered")
@@ -376,7 +380,9 @@ def check_columns(spec: ModelSpec, columns: Iterable[str]) -> None:
         hints = []
         for name in missing:
             close = difflib.get_close_matches(name, columns, n=3, cutoff=0.5)
-            hints.append(f"'{name}'" + (f" (did you mean {', '.join(map(repr, close))}?)" if close else ""))
+            hints.append(
+                f"'{name}'" + (f" (did you mean {', '.join(map(repr, close))}?)" if close else "")
+            )
         pos = spec.formula.find(missing[0])
         raise FormulaError(
             f"Column(s) not in the data: {', '.join(hints)}. "

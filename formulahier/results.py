@@ -73,6 +73,7 @@ class PosteriorView:
         The model that produced it (term names and family).
     blocks : list of BlockInfo
         Group-level blocks as built.
+
     """
 
     def __init__(self, idata, bmb_model, blocks):
@@ -347,7 +348,5 @@ def _diagnose(summary: Summary, idata, chains: int) -> list[str]:
             "draws= or try the other parameterization."
         )
     if not notes:
-        notes.append(
-            f"No divergences; all r_hat <= 1.01; all bulk and tail ESS >= {threshold}."
-        )
+        notes.append(f"No divergences; all r_hat <= 1.01; all bulk and tail ESS >= {threshold}.")
     return notes

@@ -34,6 +34,7 @@ class GroupBlock:
         ``beta_j ~ MvNormal(b, S)`` with ``u = beta - b``.
     source : str
         The bar term as the user wrote it, for messages.
+
     """
 
     factor: str
@@ -85,6 +86,7 @@ class ModelSpec:
         Link name, ``None`` for the family's default.
     lkj_eta : float
         Shape of the LKJ prior on every correlation matrix (brms ``lkj(eta)``).
+
     """
 
     formula: str

@@ -64,6 +64,7 @@ def load(name: str) -> pd.DataFrame:
     -------
     pandas.DataFrame
         Label columns (``Subject``, ``herd``, ``period``) are strings, as R's factors.
+
     """
     if name not in _FILES:
         raise ValueError(f"Unknown data set {name!r}; choose one of {list_datasets()}.")

@@ -1,0 +1,31 @@
+"""Helpers shared by tests: reference fits and simulated data."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+REFERENCE = Path(__file__).resolve().parents[1].parent / "shared" / "reference"
+
+
+def load_reference(name: str) -> dict:
+    path = REFERENCE / f"{name}.json"
+    if not path.exists():
+        pytest.skip(f"reference file {path} not available")
+    return json.loads(path.read_text())
+
+
+def simulate_correlated(seed: int = 0, groups: int = 30, per_group: int = 40, rho: float = -0.7):
+    """y = (1 + a_j) + (0.5 + b_j) x + e with corr(a, b) = rho, sd(a) = 1, sd(b) = 0.5."""
+    rng = np.random.default_rng(seed)
+    sds = np.array([1.0, 0.5])
+    cov = np.diag(sds) @ np.array([[1, rho], [rho, 1]]) @ np.diag(sds)
+    effects = rng.multivariate_normal([0, 0], cov, size=groups)
+    g = np.repeat(np.arange(groups), per_group)
+    x = rng.normal(size=groups * per_group)
+    y = 1 + effects[g, 0] + (0.5 + effects[g, 1]) * x + rng.normal(scale=0.5, size=x.size)
+    return pd.DataFrame({"y": y, "x": x, "g": [f"g{k + 1}" for k in g]})

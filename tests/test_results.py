@@ -1,0 +1,140 @@
+"""lme4/brms-style tables from a fit. Sampling is mocked (prior draws), so no MCMC runs here;
+every number is checked against a hand computation from the draws."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import formulahier as fh
+
+
+@pytest.fixture(scope="module")
+def mfit(sleepstudy, mock_sampling):
+    return fh.fit(
+        "Reaction ~ Days + (Days | Subject)",
+        sleepstudy,
+        draws=60,
+        chains=2,
+        seed=3,
+        progressbar=False,
+    )
+
+
+def draws(fit, name):
+    return fit.idata["posterior"][name].values  # (chain, draw, ...)
+
+
+def test_fixef(mfit):
+    fe = mfit.fixef()
+    assert list(fe.index) == ["Intercept", "Days"]
+    assert list(fe.columns) == ["estimate", "std_error", "lower", "upper"]
+    b = draws(mfit, "Days").ravel()
+    assert fe.loc["Days", "estimate"] == pytest.approx(b.mean())
+    assert fe.loc["Days", "std_error"] == pytest.approx(b.std(ddof=1))
+    assert fe.loc["Days", "lower"] == pytest.approx(np.quantile(b, 0.025))
+    assert fe.loc["Days", "upper"] == pytest.approx(np.quantile(b, 0.975))
+
+
+def test_ci_prob(mfit):
+    wide, narrow = mfit.fixef(), mfit.fixef(ci_prob=0.5)
+    assert (narrow["upper"] - narrow["lower"] < wide["upper"] - wide["lower"]).all()
+    b = draws(mfit, "Intercept").ravel()
+    assert narrow.loc["Intercept", "lower"] == pytest.approx(np.quantile(b, 0.25))
+    with pytest.raises(ValueError, match="ci_prob"):
+        mfit.fixef(ci_prob=95)
+
+
+def test_ranef(mfit, sleepstudy):
+    re = mfit.ranef()
+    assert list(re) == ["Subject"]
+    table = re["Subject"]
+    assert list(table.index) == sorted(sleepstudy["Subject"].unique(), key=int)
+    assert table.columns.names == ["effect", "statistic"]
+    assert set(table.columns.get_level_values(0)) == {"Intercept", "Days"}
+    u = draws(mfit, "Days|Subject")  # (chain, draw, level)
+    expected = u.reshape(-1, u.shape[-1]).mean(axis=0)
+    np.testing.assert_allclose(table[("Days", "estimate")].to_numpy(), expected)
+
+
+def test_coef_is_population_plus_group(mfit):
+    co = mfit.coef()["Subject"]
+    u = draws(mfit, "1|Subject")
+    b = draws(mfit, "Intercept")[..., None]
+    total = (u + b).reshape(-1, u.shape[-1])
+    np.testing.assert_allclose(co[("Intercept", "estimate")].to_numpy(), total.mean(axis=0))
+    np.testing.assert_allclose(
+        co[("Intercept", "upper")].to_numpy(), np.quantile(total, 0.975, axis=0)
+    )
+
+
+def test_varcorr(mfit):
+    vc = mfit.varcorr()
+    assert list(vc.columns) == ["group", "var1", "var2", "estimate", "std_error", "lower", "upper"]
+    assert vc["group"].tolist() == ["Subject", "Subject", "Subject", "Residual"]
+    assert vc["var1"].tolist()[:3] == ["Intercept", "Days", "Intercept"]
+    assert vc["var2"].isna().tolist() == [True, True, False, True]
+    assert vc.loc[2, "var2"] == "Days"
+    rho = draws(mfit, "Subject_corr")[..., 0, 1].ravel()
+    assert vc.loc[2, "estimate"] == pytest.approx(rho.mean())
+    sd = draws(mfit, "1|Subject_sigma").ravel()
+    assert vc.loc[0, "estimate"] == pytest.approx(sd.mean())
+    sigma = draws(mfit, "sigma").ravel()
+    assert vc.loc[3, "estimate"] == pytest.approx(sigma.mean())
+
+
+def test_printed_summary(mfit):
+    text = str(mfit)
+    for piece in [
+        "Formula: Reaction ~ Days + (Days | Subject)",
+        "Family: gaussian",
+        "180 observations",
+        "~Subject (Number of levels: 18)",
+        "sd(Intercept)",
+        "sd(Days)",
+        "cor(Intercept,Days)",
+        "Population-level effects:",
+        "Family specific parameters:",
+        "sigma",
+        "Rhat",
+        "Bulk_ESS",
+        "Tail_ESS",
+        "l-95% CI",
+        "2 chains x 60 draws",
+        "Diagnostics:",
+    ]:
+        assert piece in text, piece
+    # few draws: the diagnostics must say ESS is low, and what to do
+    assert "ESS below 200" in text and "increase draws" in text
+
+
+def test_summary_tables_and_html(mfit):
+    summary = mfit.summary()
+    group = summary.group["Subject"]
+    assert list(group.index) == ["sd(Intercept)", "sd(Days)", "cor(Intercept,Days)"]
+    assert {"r_hat", "ess_bulk", "ess_tail"} <= set(group.columns)
+    assert list(summary.population.index) == ["Intercept", "Days"]
+    assert list(summary.family.index) == ["sigma"]
+    html = mfit._repr_html_()
+    assert "<table" in html and "cor(Intercept,Days)" in html
+
+
+def test_fit_exposes_bambi_model_and_idata(mfit):
+    import bambi as bmb
+
+    assert isinstance(mfit.model, bmb.Model)
+    assert "posterior" in mfit.idata.children
+    assert mfit.nobs == 180
+    # the Cholesky factor of the correlation is not kept; the correlation matrix is
+    assert "Subject_corr_chol" not in mfit.idata["posterior"]
+    assert "Subject_corr" in mfit.idata["posterior"]
+
+
+def test_bambi_predict_works_on_our_model(mfit, sleepstudy):
+    """Bambi's own predict uses our variables (names and dims kept)."""
+    idata = mfit.model.predict(mfit.idata, data=sleepstudy.head(5), inplace=False)
+    mu = idata["posterior"]["mu"]
+    assert mu.shape[-1] == 5
+    u = draws(mfit, "1|Subject")[..., 0] + draws(mfit, "Days|Subject")[..., 0] * 0
+    b0 = draws(mfit, "Intercept")
+    np.testing.assert_allclose(mu.values[..., 0], b0 + u, rtol=1e-8)
