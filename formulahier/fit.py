@@ -71,6 +71,15 @@ class Model:
         )
         self.data, self.dropped = prepare_data(data, self.spec)
         self.priors = dict(priors or {})
+        # constructor options, as given: enough (with the data) to rebuild this model
+        self.options = {
+            "family": family,
+            "link": link,
+            "priors": priors,
+            "correlated": correlated,
+            "noncentered": noncentered,
+            "lkj_eta": lkj_eta,
+        }
         try:
             self.bambi = HierModel(
                 self.spec,

@@ -1,0 +1,57 @@
+"""Priors: conversion of user priors into Bambi's form, and their encoding as plain data.
+
+Bambi takes priors as a dict keyed by term name (``{"TEMP": bmb.Prior("Normal", mu=0,
+sigma=1)}``), with nested dicts for distributional components. ``encode_priors`` turns such a
+specification into JSON-able data (for saving fits) and ``decode_priors`` back.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import bambi as bmb
+
+from .errors import PriorError
+
+__all__ = ["decode_priors", "encode_priors"]
+
+
+def _encode(value: Any) -> Any:
+    if isinstance(value, bmb.Prior):
+        if value.dist is not None:
+            raise PriorError(
+                f"The prior {value} uses a custom distribution function and cannot be saved "
+                "as data; use a named PyMC distribution."
+            )
+        args = {k: _encode(v) for k, v in value.args.items()}
+        return {"__prior__": value.name, "args": args, "auto_scale": value.auto_scale}
+    if isinstance(value, dict):
+        return {"__dict__": {str(k): _encode(v) for k, v in value.items()}}
+    if isinstance(value, (list, tuple)):
+        return [_encode(v) for v in value]
+    if hasattr(value, "tolist"):  # numpy scalars and arrays
+        return value.tolist()
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    raise PriorError(f"Cannot encode the prior component {value!r} as data.")
+
+
+def _decode(value: Any) -> Any:
+    if isinstance(value, dict) and "__prior__" in value:
+        args = {k: _decode(v) for k, v in value["args"].items()}
+        return bmb.Prior(value["__prior__"], auto_scale=value.get("auto_scale", True), **args)
+    if isinstance(value, dict) and "__dict__" in value:
+        return {k: _decode(v) for k, v in value["__dict__"].items()}
+    if isinstance(value, list):
+        return [_decode(v) for v in value]
+    return value
+
+
+def encode_priors(priors: Any) -> Any:
+    """Encode a prior specification (``None`` or a Bambi-style dict) as JSON-able data."""
+    return _encode(priors)
+
+
+def decode_priors(data: Any) -> Any:
+    """Inverse of :func:`encode_priors`."""
+    return _decode(data)
