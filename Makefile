@@ -22,5 +22,11 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check formulahier tests benchmarks
 
+bench: $(STAMP)   # python -m benchmarks --help: --models, --quick, --report (docs/performance.md)
+	$(PY) -m benchmarks
+
+docs: $(STAMP)   # builds the site into site/ (strict: any warning fails); serve: mkdocs serve
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict
+
 clean:
 	rm -rf $(VENV) build *.egg-info

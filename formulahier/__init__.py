@@ -16,8 +16,10 @@ from .errors import (
     PriorError,
     SamplerError,
 )
-from .fit import Fit, Model, fit, model
+from .families import FAMILIES, BrmsFormula, bf
+from .fit import Fit, Model, compare, fit, get_prior, load, model
 from .formula import build_spec, parse_formula
+from .priors import PriorSpec, prior
 from .spec import GroupBlock, ModelSpec
 
 try:
@@ -37,9 +39,17 @@ __all__ = [
     "PriorError",
     "SamplerError",
     "__version__",
+    "bf",
+    "BrmsFormula",
+    "FAMILIES",
     "build_spec",
+    "compare",
+    "load",
     "datasets",
     "fit",
     "model",
     "parse_formula",
+    "prior",
+    "PriorSpec",
+    "get_prior",
 ]

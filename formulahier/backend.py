@@ -138,6 +138,7 @@ class HierModel(bmb.Model):
         super().__init__(*args, **kwargs)
         self.fh_spec = spec
         self.fh_blocks = plan_blocks(spec, self)
+        _release_dense_indicators(self)
         if any(b.custom for b in self.fh_blocks) and isinstance(
             self.family, (MultivariateFamily, Categorical)
         ):
@@ -148,13 +149,14 @@ class HierModel(bmb.Model):
 
     def build(self):
         """Build the PyMC model (Bambi's, with this layer's blocks)."""
-        self.backend = _Backend(self.fh_blocks, self.fh_spec.lkj_eta)
+        etas = {f: self.fh_spec.eta_for(f) for f in self.fh_spec.factors}  # LKJ eta per factor
+        self.backend = _Backend(self.fh_blocks, etas)
         self.backend.build(self)
         self.built = True
 
 
 class _Backend(PyMCModel):
-    def __init__(self, blocks: list[BlockInfo], lkj_eta: float):
+    def __init__(self, blocks: list[BlockInfo], lkj_eta: dict[str, float]):
         super().__init__()
         self.fh_blocks = blocks
         self.lkj_eta = lkj_eta
@@ -184,7 +186,7 @@ class _Backend(PyMCModel):
 
 
 class _Component(DistributionalComponent):
-    def __init__(self, component, blocks: list[BlockInfo], lkj_eta: float):
+    def __init__(self, component, blocks: list[BlockInfo], lkj_eta: dict[str, float]):
         super().__init__(component)
         self.fh_blocks = [b for b in blocks if b.custom]
         self.lkj_eta = lkj_eta
@@ -237,7 +239,8 @@ class _Component(DistributionalComponent):
         if info.corr:
             dim_a, dim_b = f"{info.corr}__effect", f"{info.corr}__effect_bis"
             model.add_coords({dim_a: info.labels, dim_b: info.labels})
-            chol_corr = pm.LKJCorr(f"{info.corr}_chol", n=info.size, eta=self.lkj_eta)
+            eta = self.lkj_eta[info.block.factor]
+            chol_corr = pm.LKJCorr(f"{info.corr}_chol", n=info.size, eta=eta)
             pm.Deterministic(info.corr, chol_corr @ chol_corr.T, dims=(dim_a, dim_b))
             chol = sigma[:, None] * chol_corr
         else:
@@ -292,6 +295,22 @@ class _Component(DistributionalComponent):
                     value = pt.atleast_1d(var)[levels.index(level)]
             means.append(value)
         return pt.stack(means)
+
+
+def _release_dense_indicators(bmb_model) -> None:
+    """Free formulae's dense level-indicator matrices (rows x levels) of group-specific terms.
+
+    Bambi keeps only ``group_index`` from them; with 70,000 rows and 3,000 levels one of them
+    holds 1.7 GB for the life of the model. New data re-evaluates the factor, not this array.
+    """
+    for component in bmb_model.distributional_components.values():
+        for term in getattr(component, "group_specific_terms", {}).values():
+            factor = term.term.factor
+            if isinstance(getattr(factor, "data", None), np.ndarray):
+                factor.data = None
+            for part in getattr(factor, "components", []):  # categorical variables' dummies
+                if isinstance(getattr(part, "value", None), np.ndarray) and part.value.ndim == 2:
+                    part.value = None
 
 
 def _add_coords(model, coords: dict) -> None:

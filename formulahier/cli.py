@@ -1,89 +1,296 @@
-"""Command line: ``formulahier demo`` and ``formulahier fit DATA.csv "FORMULA"``."""
+r"""Command line: ``formulahier fit DATA.csv "FORMULA"``, ``demo`` and ``data``.
+
+Examples
+--------
+.. code-block:: bash
+
+    formulahier fit sleepstudy.csv "Reaction ~ Days + (Days | Subject)" --draws 500 --seed 1
+    formulahier fit cbpp "cbind(incidence, size - incidence) ~ period + (1 | herd)" \
+        --family binomial --save cbpp.nc
+    formulahier demo
+    formulahier data sleepstudy > sleepstudy.csv
+
+Errors on bad input print one line, ``formulahier: error: ...``, and exit with status 2.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
 import warnings
+from pathlib import Path
 
 __all__ = ["main"]
 
 DEMO_FORMULA = "log_ozone ~ TEMP + (TEMP | station)"
 
+EPILOG = """\
+examples:
+  formulahier fit sleepstudy.csv "Reaction ~ Days + (Days | Subject)"
+  formulahier fit sleepstudy.csv "Reaction ~ Days + (Days || Subject)" --draws 500 --seed 1
+  formulahier fit cbpp.csv "cbind(incidence, size - incidence) ~ period + (1 | herd)" \\
+      --family binomial --save cbpp.nc
+  formulahier demo
+  formulahier data sleepstudy > sleepstudy.csv
+
+formulas read as in lme4/brms: (x | g) correlated intercept and slope per level of g,
+(x || g) independent ones, (1 | a/b) nested, (1 | a) + (1 | b) crossed.
+"""
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _non_negative(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
+
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="formulahier",
-        description="Bayesian multilevel models from lme4/brms formulas (Bambi + PyMC).",
+        description=(
+            "Bayesian multilevel models from lme4/brms formulas (Bambi + PyMC). "
+            "Fits a model and prints a brms-style summary."
+        ),
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    sub = parser.add_subparsers(dest="command", required=True)
-    demo = sub.add_parser(
-        "demo",
-        help=f"fit the bundled Beijing ozone model '{DEMO_FORMULA}' and print its summary",
-    )
-    demo.add_argument("--draws", type=int, default=1000, help="draws per chain (default 1000)")
-    demo.add_argument("--seed", type=int, default=1, help="random seed (default 1)")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    fit = sub.add_parser("fit", help="fit FORMULA to a CSV file and print the summary")
-    fit.add_argument("data", help="CSV file with a header row")
+    fit = sub.add_parser(
+        "fit",
+        help="fit FORMULA to a CSV file and print the summary",
+        description="Fit an lme4/brms formula to a CSV file and print the brms-style summary.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    fit.add_argument("data", help="CSV file with a header row (or a bundled data set's name)")
     fit.add_argument("formula", help='lme4/brms formula, e.g. "y ~ x + (x | g)"')
-    fit.add_argument("--family", default="gaussian", help="response family (default gaussian)")
-    fit.add_argument("--draws", type=int, default=1000, help="draws per chain (default 1000)")
-    fit.add_argument("--tune", type=int, default=1000, help="warm-up draws per chain")
-    fit.add_argument("--chains", type=int, default=4, help="number of chains (default 4)")
-    fit.add_argument("--seed", type=int, default=None, help="random seed")
+    fit.add_argument(
+        "--family",
+        default="gaussian",
+        help="response family: gaussian (default), bernoulli, binomial, poisson, ...",
+    )
+    fit.add_argument("--link", default=None, help="link function (default: the family's)")
+    fit.add_argument("--draws", type=_positive, default=1000, help="draws per chain (1000)")
+    fit.add_argument("--tune", type=_non_negative, default=1000, help="warm-up per chain (1000)")
+    fit.add_argument("--chains", type=_positive, default=4, help="number of chains (4)")
+    fit.add_argument("--seed", type=int, default=None, help="random seed (same seed, same draws)")
     fit.add_argument(
         "--centered",
         action="store_true",
-        help="hierarchically centered group effects (many observations per group)",
+        help="hierarchically centered group effects (best with many observations per group)",
     )
-    fit.add_argument("--sampler", default="pymc", help="pymc, nutpie, numpyro or blackjax")
+    fit.add_argument(
+        "--uncorrelated",
+        action="store_true",
+        help="independent group effects in every bar term, as if written with ||",
+    )
+    fit.add_argument("--sampler", default="pymc", help="pymc (default), nutpie, numpyro, blackjax")
+    fit.add_argument(
+        "--target-accept", type=float, default=None, help="NUTS target acceptance (e.g. 0.95)"
+    )
+    fit.add_argument("--ci", type=float, default=0.95, help="interval probability (0.95)")
+    fit.add_argument("--save", metavar="FIT.nc", default=None, help="save the fit to this file")
     fit.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    fit.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
+
+    demo = sub.add_parser(
+        "demo",
+        help=f"fit the README's example '{DEMO_FORMULA}' on the bundled Beijing ozone data",
+        description=f"Fit '{DEMO_FORMULA}' on the bundled Beijing ozone data (as in the README).",
+    )
+    demo.add_argument("--draws", type=_positive, default=1000, help="draws per chain (1000)")
+    demo.add_argument("--chains", type=_positive, default=4, help="number of chains (4)")
+    demo.add_argument("--seed", type=int, default=1, help="random seed (1)")
+    demo.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    demo.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
+
+    data = sub.add_parser(
+        "data",
+        help="list the bundled data sets, or write one as CSV to standard output",
+        description="Without NAME: list the bundled data sets. With NAME: print it as CSV.",
+    )
+    data.add_argument("name", nargs="?", default=None, help="data set name, e.g. sleepstudy")
+    data.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the command line; returns the exit status."""
-    args = _parser().parse_args(argv)
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("formulahier")
+    except PackageNotFoundError:  # pragma: no cover - source tree without install
+        return "unknown"
+
+
+def _one_line(exc: BaseException) -> str:
+    """Render an error as one line (a FormulaError's caret becomes a column number)."""
+    from .errors import FormulaError
+
+    if isinstance(exc, FormulaError) and exc.formula is not None:
+        where = f" (column {exc.pos + 1})" if exc.pos is not None else ""
+        return f"{exc.reason} In formula{where}: {exc.formula}"
+    return " ".join(str(exc).split())
+
+
+def _read_data(source: str):
     import pandas as pd
 
+    from . import datasets
+    from .errors import DataError
+
+    path = Path(source)
+    if not path.exists() and source in datasets.list_datasets():
+        return datasets.load(source)
+    if not path.exists():
+        raise DataError(
+            f"No such file: {source}. Give a CSV file, or one of the bundled data sets "
+            f"{datasets.list_datasets()}."
+        )
+    try:
+        return pd.read_csv(path)
+    except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise DataError(f"Cannot read {source} as CSV: {' '.join(str(exc).split())}") from None
+
+
+def _save(result, path: str) -> None:
+    from .errors import DataError
+
+    try:
+        if hasattr(result, "save"):
+            result.save(path)
+        else:  # posterior only, as an ArviZ netCDF file
+            result.idata.to_netcdf(path)
+    except OSError as exc:
+        raise DataError(f"Cannot save the fit to {path}: {exc}") from None
+    except ImportError as exc:  # netCDF needs h5netcdf + h5py (or netCDF4)
+        raise DataError(
+            f"Cannot save the fit to {path}: {exc} Install a netCDF backend with "
+            "`pip install h5netcdf h5py`."
+        ) from None
+
+
+def _run(args) -> int:
     import formulahier as fh
+
+    if args.command == "data":
+        if args.name is None:
+            for name in fh.datasets.list_datasets():
+                print(name)
+            print("wage_panel (simulated: fh.datasets.simulate_wage_panel(seed=42))")
+            return 0
+        if args.name == "wage_panel":
+            frame = fh.datasets.simulate_wage_panel(seed=42)
+        else:
+            frame = fh.datasets.load(args.name)
+        frame.to_csv(sys.stdout, index=False)
+        return 0
+
+    if args.command == "demo":
+        data = fh.datasets.load("ozone")
+        print(
+            f"Fitting {DEMO_FORMULA} to the bundled Beijing ozone data "
+            f"({len(data)} days x stations, {data['station'].nunique()} stations).\n"
+            "About 1,450 days per station: the hierarchically centered parameterization "
+            "(noncentered=False) samples best here.",
+            flush=True,
+        )
+        result = fh.fit(
+            DEMO_FORMULA,
+            data,
+            noncentered=False,
+            draws=args.draws,
+            chains=args.chains,
+            seed=args.seed,
+            progressbar=not args.no_progress,
+        )
+        print()
+        print(result)
+        return 0
+
+    if not 0 < args.ci < 1:
+        raise fh.DataError(f"--ci must be between 0 and 1, got {args.ci}.")
+    data = _read_data(args.data)
+    kwargs = {}
+    if args.target_accept is not None:
+        kwargs["target_accept"] = args.target_accept
+    result = fh.fit(
+        args.formula,
+        data,
+        family=args.family,
+        link=args.link,
+        correlated=not args.uncorrelated,
+        noncentered=not args.centered,
+        sampler=args.sampler,
+        draws=args.draws,
+        tune=args.tune,
+        chains=args.chains,
+        seed=args.seed,
+        progressbar=not args.no_progress,
+        **kwargs,
+    )
+    print()
+    print(result.summary(ci_prob=args.ci))
+    if args.save:
+        _save(result, args.save)
+        print(f"\nSaved the fit to {args.save}.")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        Arguments without the program name (default: ``sys.argv[1:]``).
+
+    Returns
+    -------
+    int
+        Exit status: 0 on success, 2 on bad input (one line on standard error), 1 on an
+        unexpected failure, 130 when interrupted.
+
+    """
+    args = _parser().parse_args(argv)
+    from .errors import FormulahierError
 
     warnings.simplefilter("ignore", FutureWarning)
     try:
-        if args.command == "demo":
-            data = fh.datasets.load("ozone")
-            print(
-                f"Fitting {DEMO_FORMULA} to the bundled Beijing ozone data "
-                f"({len(data)} days x stations, {data['station'].nunique()} stations).\n"
-                "About 1,450 days per station: the hierarchically centered parameterization "
-                "(noncentered=False) samples best here.",
-                flush=True,
-            )
-            result = fh.fit(DEMO_FORMULA, data, noncentered=False, draws=args.draws, seed=args.seed)
-        else:
-            try:
-                data = pd.read_csv(args.data)
-            except (OSError, pd.errors.ParserError) as exc:
-                raise fh.DataError(f"Cannot read {args.data}: {exc}") from None
-            result = fh.fit(
-                args.formula,
-                data,
-                family=args.family,
-                noncentered=not args.centered,
-                sampler=args.sampler,
-                draws=args.draws,
-                tune=args.tune,
-                chains=args.chains,
-                seed=args.seed,
-                progressbar=not args.no_progress,
-            )
-    except fh.FormulahierError as exc:
-        print(f"formulahier: error: {exc}", file=sys.stderr)
+        return _run(args)
+    except FormulahierError as exc:
+        if args.debug:
+            raise
+        print(f"formulahier: error: {_one_line(exc)}", file=sys.stderr)
         return 2
-    print()
-    print(result)
-    return 0
+    except KeyboardInterrupt:
+        print("formulahier: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # anything else: still one line, unless --debug
+        if args.debug:
+            raise
+        print(
+            f"formulahier: error: {type(exc).__name__}: {_one_line(exc)} "
+            "(run again with --debug for the traceback)",
+            file=sys.stderr,
+        )
+        return 1
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import DataError, FormulahierWarning
+from .families import check_response
 from .formula import check_columns
 from .spec import ModelSpec
 
@@ -44,7 +45,9 @@ def natural_key(value) -> tuple:
 
 
 def _used_columns(spec: ModelSpec, columns) -> list[str]:
-    names = fm.model_description(spec.bambi_formula).var_names
+    names = set(fm.model_description(spec.bambi_formula).var_names)
+    for name, text in spec.dpars:
+        names |= set(fm.model_description(text).var_names) - {name}
     return [c for c in columns if c in names]
 
 
@@ -76,9 +79,13 @@ def prepare_data(data, spec: ModelSpec) -> tuple[pd.DataFrame, int]:
             FormulahierWarning,
             stacklevel=3,
         )
-        frame = frame.loc[~incomplete].reset_index(drop=True)
+        frame = frame.loc[~incomplete]
     if frame.empty:
         raise DataError("No rows are left after dropping rows with missing values.")
+    # the response against the family (messages name rows by the data's own row labels)
+    frame = check_response(frame, spec.response, spec.family)
+    if dropped:
+        frame = frame.reset_index(drop=True)
     for factor in spec.factors:
         for col in factor.split(":"):
             series = frame[col]

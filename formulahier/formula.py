@@ -142,7 +142,7 @@ def _parse_bar(piece: str, offset: int, formula: str) -> Bar | None:
             formula,
             offset + 1 + bars[1],
         )
-    expr = inner[:first].strip()
+    expr = _r_calls(inner[:first].strip())
     factor = inner[first + (2 if double else 1) :].strip()
     bar_pos = offset + 1 + first
     if not expr:
@@ -192,6 +192,9 @@ def parse_formula(formula: str) -> ParsedFormula:
     response = formula[:cut].strip()
     if not response:
         raise FormulaError("The response (left of '~') is missing.", formula, cut)
+    response = _translate_response(
+        response, formula, len(formula[:cut]) - len(formula[:cut].lstrip())
+    )
     rhs = formula[cut + 1 :]
     if not rhs.strip():
         raise FormulaError("Nothing right of '~': write 'y ~ 1' for an intercept.", formula, cut)
@@ -206,7 +209,7 @@ def parse_formula(formula: str) -> ParsedFormula:
             bars.append(bar)
     _check_calls(population, formula)
     pop_text = " ".join(
-        (("- " if s == "-" else "") if k == 0 else f"{s} ") + p
+        (("- " if s == "-" else "") if k == 0 else f"{s} ") + _r_calls(p)
         for k, (s, p, _) in enumerate(population)
     )
     return ParsedFormula(formula, response, pop_text or "1", tuple(bars))
@@ -218,6 +221,91 @@ def _check_calls(pieces: Iterable[tuple[str, str, int]], formula: str) -> None:
             hint = _UNSUPPORTED_TERM_CALLS.get(m.group(1))
             if hint:
                 raise FormulaError(hint + ".", formula, offset + m.start(1))
+
+
+_R_CALLS = re.compile(r"(?<![\w.])(?:as\.)?factor\s*\(")
+_BRMS_ADDITIONS = {
+    "weights": "write Bambi's 'weighted(y, w) ~ ...'",
+    "cens": "write Bambi's 'censored(y, status) ~ ...'",
+    "trunc": "write Bambi's 'truncated(y, lb, ub) ~ ...'",
+    "se": "known measurement error se() is not available",
+    "mi": "missing-value imputation mi() is not available",
+    "subset": "subset() is not available; filter the rows of the data instead",
+    "rate": "write 'offset(log(exposure))' on the right-hand side instead",
+}
+
+
+def _r_calls(text: str) -> str:
+    """R spellings -> formulae/Python: ``factor(x)`` -> ``C(x)``, ``x^2`` -> ``x**2``."""
+    out, quote = [], None
+    for ch in text:
+        if quote:
+            quote = None if ch == quote else quote
+        elif ch in "'\"":
+            quote = ch
+        out.append("**" if ch == "^" and quote is None else ch)
+    return _R_CALLS.sub("C(", "".join(out))
+
+
+def _translate_response(response: str, formula: str, pos: int) -> str:
+    """lme4's ``cbind(s, f)`` and brms's ``s | trials(n)`` -> Bambi's ``p(s, n)``."""
+    from .families import split_call_args  # families imports nothing from here
+
+    bars = [i for i, ch, depth in _scan(response, pos, formula) if ch == "|" and depth == 0]
+    if bars:
+        successes, addition = response[: bars[0]].strip(), response[bars[0] + 1 :].strip()
+        call = re.fullmatch(r"([A-Za-z_][\w.]*)\s*\((.*)\)", addition, re.S)
+        where = (
+            pos
+            + bars[0]
+            + 1
+            + (len(response[bars[0] + 1 :]) - len(response[bars[0] + 1 :].lstrip()))
+        )
+        if not call:
+            raise FormulaError(
+                "A '|' in the response must be followed by a brms addition such as "
+                "'trials(n)', as in 's | trials(n) ~ x'.",
+                formula,
+                where,
+            )
+        if call.group(1) != "trials":
+            hint = _BRMS_ADDITIONS.get(call.group(1), "it has no formulahier equivalent")
+            raise FormulaError(
+                f"The brms response addition '{call.group(1)}()' is not supported: {hint}.",
+                formula,
+                where,
+            )
+        args = split_call_args(call.group(2))
+        if len(args) != 1 or not args[0] or not successes:
+            raise FormulaError(
+                "Write the binomial response as 'successes | trials(n) ~ ...'.", formula, where
+            )
+        return f"p({successes}, {args[0]})"
+    call = re.fullmatch(r"cbind\s*\((.*)\)", response, re.S)
+    if not call:
+        return response
+    args = split_call_args(call.group(1))
+    if len(args) != 2 or not all(args):
+        raise FormulaError(
+            "cbind() in the response takes two columns, successes and failures, as in "
+            "'cbind(s, n - s) ~ x' (lme4).",
+            formula,
+            pos,
+        )
+    successes, failures = args
+    if not _NAME.match(successes):
+        raise FormulaError(
+            f"The successes '{successes}' in cbind() must be a column name; compute it as a "
+            "column of the data first.",
+            formula,
+            pos + response.find(successes),
+        )
+    total = re.fullmatch(rf"(.+?)\s*-\s*{re.escape(successes)}", failures)
+    if total and (_NAME.match(total.group(1)) or total.group(1).isdigit()):
+        return f"p({successes}, {total.group(1)})"  # cbind(s, n - s): trials n
+    if _NAME.match(failures):
+        return f"p({successes}, {successes} + {failures})"
+    return f"p({successes}, {successes} + ({failures}))"
 
 
 def _expand_factor(bar: Bar, formula: str) -> list[str]:
@@ -286,7 +374,7 @@ def _per_factor(value, factors: list[str], what: str) -> dict[str, object]:
     return dict.fromkeys(factors, value)
 
 
-_DEFAULTS = {"correlated": True, "noncentered": True}
+_DEFAULTS = {"correlated": True, "noncentered": "auto"}
 
 
 def build_spec(
@@ -295,7 +383,7 @@ def build_spec(
     family: str = "gaussian",
     link: str | None = None,
     correlated: bool | Mapping[str, bool] = True,
-    noncentered: bool | Mapping[str, bool] = True,
+    noncentered: bool | str | Mapping[str, bool | str] = "auto",
     lkj_eta: float = 2.0,
 ) -> ModelSpec:
     """Translate an lme4/brms formula and options into a :class:`ModelSpec`.
@@ -309,8 +397,9 @@ def build_spec(
     correlated : bool or dict
         ``True`` (lme4): effects inside one ``|`` bar are correlated. ``False`` fits every effect
         independent (Bambi's behaviour). A dict maps grouping factor -> bool.
-    noncentered : bool or dict
-        Parameterization of the group effects, per grouping factor if a dict.
+    noncentered : bool, "auto" or dict
+        Parameterization of the group effects, per grouping factor if a dict. ``"auto"`` is
+        resolved from the data later (:func:`formulahier.parameterization.resolve_auto`).
     lkj_eta : float
         Shape of the LKJ prior on correlation matrices.
 
@@ -329,9 +418,11 @@ def build_spec(
     corr_for = _per_factor(correlated, factors, "correlated")
     nc_for = _per_factor(noncentered, factors, "noncentered")
     for name, table in (("correlated", corr_for), ("noncentered", nc_for)):
-        bad = {f: v for f, v in table.items() if not isinstance(v, bool)}
+        ok = (True, False, "auto") if name == "noncentered" else (True, False)
+        bad = {f: v for f, v in table.items() if not any(v is o or v == o for o in ok)}
         if bad:
-            raise FormulaError(f"`{name}` takes True/False (or a dict of them); got {bad}.")
+            also = ' or "auto"' if name == "noncentered" else ""
+            raise FormulaError(f"`{name}` takes True/False{also} (or a dict of them); got {bad}.")
     blocks: list[GroupBlock] = []
     seen: dict[str, str] = {}
     for bar, facs, (has_int, names) in expanded:
@@ -343,7 +434,7 @@ def build_spec(
                     factor=factor,
                     terms=tuple(group),
                     correlated=corr_for[factor] and not bar.double,
-                    noncentered=bool(nc_for[factor]),
+                    noncentered="auto" if nc_for[factor] == "auto" else bool(nc_for[factor]),
                     source=bar.text,
                 )
                 for name in block.bambi_terms:
@@ -372,14 +463,17 @@ def check_columns(spec: ModelSpec, columns: Iterable[str]) -> None:
     """Raise :class:`FormulaError` naming any variable of the formula that is not a column."""
     columns = [str(c) for c in columns]
     try:
-        needed = fm.model_description(spec.bambi_formula).var_names
+        needed = set(fm.model_description(spec.bambi_formula).var_names)
+        for name, text in spec.dpars:  # distributional formulas: their response is a parameter
+            needed |= set(fm.model_description(text).var_names) - {name}
     except Exception as exc:
         raise FormulaError(f"Cannot read the formula: {exc}", spec.formula) from None
     missing = sorted(v for v in needed if v and v not in columns)
     if missing:
         hints = []
         for name in missing:
-            close = difflib.get_close_matches(name, columns, n=3, cutoff=0.5)
+            close = [c for c in columns if c.lower() == name.lower()]  # case slips first
+            close += [c for c in difflib.get_close_matches(name, columns, 3, 0.5) if c not in close]
             hints.append(
                 f"'{name}'" + (f" (did you mean {', '.join(map(repr, close))}?)" if close else "")
             )

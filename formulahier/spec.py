@@ -29,9 +29,10 @@ class GroupBlock:
         Effect expressions in Bambi's spelling; ``"1"`` is the group intercept.
     correlated : bool
         Whether the effects of the block share an LKJ correlation matrix (lme4's ``|``).
-    noncentered : bool
+    noncentered : bool or "auto"
         ``True``: ``u = (L z)^T`` with standard normal ``z``. ``False``: hierarchical centering,
-        ``beta_j ~ MvNormal(b, S)`` with ``u = beta - b``.
+        ``beta_j ~ MvNormal(b, S)`` with ``u = beta - b``. ``"auto"``: decided from the data
+        before the model is built (:mod:`formulahier.parameterization`).
     source : str
         The bar term as the user wrote it, for messages.
 
@@ -40,7 +41,7 @@ class GroupBlock:
     factor: str
     terms: tuple[str, ...]
     correlated: bool = True
-    noncentered: bool = True
+    noncentered: bool | str = True
     source: str = ""
 
     @property
@@ -86,6 +87,13 @@ class ModelSpec:
         Link name, ``None`` for the family's default.
     lkj_eta : float
         Shape of the LKJ prior on every correlation matrix (brms ``lkj(eta)``).
+    dpars : tuple of (str, str)
+        Distributional formulas for auxiliary parameters (brms ``bf(y ~ x, sigma ~ z)``) as
+        ``(parameter, Bambi formula)`` pairs, e.g. ``("sigma", "sigma ~ z + (1 | g)")``; their
+        group-level effects are independent (Bambi's).
+    lkj_eta_groups : tuple of (str, float)
+        LKJ shape per grouping factor (brms ``prior(lkj(4), class = cor, group = g)``),
+        overriding ``lkj_eta`` for that factor.
 
     """
 
@@ -96,6 +104,12 @@ class ModelSpec:
     family: str = "gaussian"
     link: str | None = None
     lkj_eta: float = 2.0
+    dpars: tuple[tuple[str, str], ...] = ()
+    lkj_eta_groups: tuple[tuple[str, float], ...] = ()
+
+    def eta_for(self, factor: str) -> float:
+        """LKJ shape for ``factor``: its ``lkj_eta_groups`` entry, else ``lkj_eta``."""
+        return dict(self.lkj_eta_groups).get(factor, self.lkj_eta)
 
     @property
     def factors(self) -> tuple[str, ...]:

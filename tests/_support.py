@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -29,3 +30,16 @@ def simulate_correlated(seed: int = 0, groups: int = 30, per_group: int = 40, rh
     x = rng.normal(size=groups * per_group)
     y = 1 + effects[g, 0] + (0.5 + effects[g, 1]) * x + rng.normal(scale=0.5, size=x.size)
     return pd.DataFrame({"y": y, "x": x, "g": [f"g{k + 1}" for k in g]})
+
+
+@contextmanager
+def mocked_sampling():
+    """Replace pm.sample by prior draws (PyMC's own test helper) inside the block only."""
+    from pymc.testing import mock_sample_setup_and_teardown
+
+    gen = mock_sample_setup_and_teardown()
+    next(gen)
+    try:
+        yield
+    finally:
+        next(gen, None)

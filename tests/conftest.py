@@ -10,6 +10,7 @@ import warnings
 
 import pandas as pd
 import pytest
+from _support import mocked_sampling
 
 import formulahier as fh
 
@@ -21,15 +22,12 @@ def sleepstudy() -> pd.DataFrame:
     return fh.datasets.load("sleepstudy")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def mock_sampling():
-    """Replace pm.sample by prior draws (PyMC's own test helper) for one test module."""
-    from pymc.testing import mock_sample_setup_and_teardown
-
-    gen = mock_sample_setup_and_teardown()
-    next(gen)
-    yield
-    next(gen, None)
+    """Mock sampling for one test. Module-scoped fitted fixtures use ``mocked_sampling()``
+    inside their body instead, so that the mock never outlives what needs it."""
+    with mocked_sampling():
+        yield
 
 
 @pytest.fixture(scope="session")

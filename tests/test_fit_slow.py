@@ -43,7 +43,13 @@ def test_sleepstudy_agrees_with_brms(sleepstudy, sleep_fit, noncentered):
     fit = (
         sleep_fit
         if not noncentered
-        else fh.fit("Reaction ~ Days + (Days | Subject)", sleepstudy, seed=2, progressbar=False)
+        else fh.fit(
+            "Reaction ~ Days + (Days | Subject)",
+            sleepstudy,
+            seed=2,
+            progressbar=False,
+            noncentered=True,  # the default is "auto", which centers sleepstudy
+        )
     )
     ref = brms_rows(load_reference("sleepstudy"))
     got = ours(fit)

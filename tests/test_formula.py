@@ -91,7 +91,7 @@ def test_correlated_false_and_dicts():
     )
     a, b = spec.blocks
     assert (a.correlated, a.noncentered) == (True, False)
-    assert (b.correlated, b.noncentered) == (False, True)
+    assert (b.correlated, b.noncentered) == (False, "auto")  # the default, resolved in fh.model
     assert all(not blk.correlated for blk in build_spec("y ~ (x | a)", correlated=False).blocks)
 
 

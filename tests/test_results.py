@@ -5,20 +5,22 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from _support import mocked_sampling
 
 import formulahier as fh
 
 
 @pytest.fixture(scope="module")
-def mfit(sleepstudy, mock_sampling):
-    return fh.fit(
-        "Reaction ~ Days + (Days | Subject)",
-        sleepstudy,
-        draws=60,
-        chains=2,
-        seed=3,
-        progressbar=False,
-    )
+def mfit(sleepstudy):
+    with mocked_sampling():
+        return fh.fit(
+            "Reaction ~ Days + (Days | Subject)",
+            sleepstudy,
+            draws=60,
+            chains=2,
+            seed=3,
+            progressbar=False,
+        )
 
 
 def draws(fit, name):

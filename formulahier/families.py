@@ -1,0 +1,515 @@
+"""Response families: R/brms names -> Bambi family and link, and checks of the response data.
+
+R and brms users write ``family = binomial``, ``negbinomial``, ``student`` or ``Gamma(link =
+"log")``; Bambi calls these ``"binomial"``, ``"negativebinomial"``, ``"t"`` and ``"gamma"``.
+:func:`resolve_family` accepts either spelling (and ``"binomial(link = 'probit')"``) and checks the
+link against what Bambi supports for the family's main parameter. :func:`check_response` checks the
+response column(s) against the family (numeric, counts, 0/1, successes <= trials, ...) and raises
+:class:`~formulahier.errors.DataError` naming the offending rows.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from .errors import DataError, FormulaError
+
+__all__ = [
+    "FAMILIES",
+    "BrmsFormula",
+    "FamilyInfo",
+    "bambi_hint",
+    "bf",
+    "check_response",
+    "dpar_formulas",
+    "resolve_family",
+    "split_call_args",
+]
+
+
+@dataclass(frozen=True)
+class FamilyInfo:
+    """A family formulahier documents and tests.
+
+    Parameters
+    ----------
+    bambi : str
+        Bambi's name of the family.
+    aliases : tuple of str
+        Names accepted (lower-cased) besides ``bambi``: R's and brms's spellings.
+    links : tuple of str
+        Links of the main parameter, formulahier's default first (R's and Bambi's too, except
+        for gamma: log here, inverse in R).
+    response : str
+        What the response must be: ``"real"``, ``"positive"``, ``"unit"`` (strictly between 0
+        and 1), ``"count"``, ``"binary"``, ``"trials"`` (successes and trials) or ``"ordinal"``.
+    example : str
+        A one-line formula using the family (documentation and tests).
+
+    """
+
+    bambi: str
+    aliases: tuple[str, ...]
+    links: tuple[str, ...]
+    response: str
+    example: str
+
+
+FAMILIES: dict[str, FamilyInfo] = {
+    info.bambi: info
+    for info in (
+        FamilyInfo(
+            "gaussian", ("normal",), ("identity", "log", "inverse"), "real", "y ~ x + (x | g)"
+        ),
+        FamilyInfo(
+            "t",
+            ("student", "student_t", "studentt"),
+            ("identity", "log", "inverse"),
+            "real",
+            "y ~ x + (x | g)",
+        ),
+        FamilyInfo(
+            "bernoulli",
+            (),
+            ("logit", "probit", "cloglog", "identity"),
+            "binary",
+            "y01 ~ x + (x | g)",
+        ),
+        FamilyInfo(
+            "binomial",
+            (),
+            ("logit", "probit", "cloglog", "identity"),
+            "trials",
+            "cbind(s, n - s) ~ x + (x | g)",
+        ),
+        FamilyInfo("poisson", (), ("log", "identity"), "count", "count ~ x + (x | g)"),
+        FamilyInfo(
+            "negativebinomial",
+            ("negbinomial", "negative_binomial", "negbin"),
+            ("log", "identity", "cloglog"),
+            "count",
+            "count ~ x + (x | g)",
+        ),
+        # log first: with R's default inverse link, mu = 1 / eta is invalid wherever eta <= 0,
+        # which includes the sampler's starting point (Intercept 0)
+        FamilyInfo("gamma", (), ("log", "inverse", "identity"), "positive", "pos ~ x + (x | g)"),
+        FamilyInfo(
+            "lognormal", (), ("identity", "log", "inverse"), "positive", "pos ~ x + (x | g)"
+        ),
+        FamilyInfo("beta", (), ("logit", "probit", "cloglog"), "unit", "prop ~ x + (x | g)"),
+        FamilyInfo(
+            "cumulative",
+            ("ordinal", "cumlogit"),
+            ("logit", "probit", "cloglog"),
+            "ordinal",
+            "rating ~ x + (x | g)",
+        ),
+    )
+}
+
+_ALIASES = {alias: key for key, info in FAMILIES.items() for alias in (key, *info.aliases)}
+# R's spellings of links that Bambi names differently
+_LINK_ALIASES = {"1/mu^2": "inverse_squared", "inverse_squared": "inverse_squared"}
+_CALL = re.compile(r"^\s*([A-Za-z_][\w.]*)\s*\((.*)\)\s*$", re.S)
+
+
+def split_call_args(text: str) -> list[str]:
+    """Split ``"a, f(b, c), d"`` at top-level commas (parentheses and quotes respected)."""
+    out, depth, quote, start = [], 0, None, 0
+    for i, ch in enumerate(text):
+        if quote:
+            quote = None if ch == quote else quote
+        elif ch in "'\"":
+            quote = ch
+        elif ch in "([":
+            depth += 1
+        elif ch in ")]":
+            depth -= 1
+        elif ch == "," and depth == 0:
+            out.append(text[start:i].strip())
+            start = i + 1
+    out.append(text[start:].strip())
+    return out
+
+
+def _parse_family_call(family: str) -> tuple[str, str | None]:
+    """``"binomial(link = 'probit')"`` -> ``("binomial", "probit")``; plain names pass."""
+    match = _CALL.match(family)
+    if not match:
+        return family.strip(), None
+    name, inner = match.group(1), match.group(2)
+    link = None
+    for arg in split_call_args(inner):
+        if not arg:
+            continue
+        key, _, value = arg.rpartition("=")
+        value = value.strip().strip("'\"")
+        if key.strip() in ("", "link"):
+            link = value
+        else:
+            raise FormulaError(
+                f"family {family!r}: only the link can be set here (e.g. "
+                f"\"{name}(link = 'log')\"); '{key.strip()}' is not supported."
+            )
+    return name, link
+
+
+def resolve_family(family, link=None) -> tuple[object, object]:
+    """Translate an R/brms/Bambi family name and link into what Bambi expects.
+
+    Parameters
+    ----------
+    family : str or bambi.Family
+        ``"gaussian"``, ``"student"``, ``"binomial"``, ``"negbinomial"``, ``"Gamma"``,
+        ``"cumulative"``, ... (any case), optionally with a link as in R:
+        ``"binomial(link = 'probit')"``. Other Bambi family names and :class:`bambi.Family`
+        objects are passed through unchecked.
+    link : str or dict, optional
+        Link of the main parameter (``"log"``, ``"probit"``, R's ``"1/mu^2"``); a dict is passed
+        to Bambi unchanged. ``None``: the family's default (the first of
+        ``FAMILIES[name].links``; for gamma ``"log"``, where R defaults to ``"inverse"``).
+
+    Returns
+    -------
+    family, link
+        Bambi's family name (or the object given) and the link.
+
+    Raises
+    ------
+    FormulaError
+        For an unknown family name or a link the family does not support.
+
+    """
+    if not isinstance(family, str):
+        if hasattr(family, "likelihood"):  # a bambi.Family
+            return family, link
+        raise FormulaError(
+            f"`family` must be a name such as 'gaussian' or 'binomial', got "
+            f"{type(family).__name__}."
+        )
+    name, call_link = _parse_family_call(family)
+    if call_link is not None:
+        if link is not None and link != call_link:
+            raise FormulaError(
+                f"Two links given: {call_link!r} in family={family!r} and link={link!r}. Keep one."
+            )
+        link = call_link
+    key = _ALIASES.get(name.lower())
+    if key is None:
+        import bambi.defaults.families as bambi_families  # only for the list of names
+
+        builtin = getattr(bambi_families, "BUILTIN_FAMILIES", {})
+        if name in builtin:  # another Bambi family: Bambi checks it
+            return name, link
+        known = sorted({*FAMILIES, *(a for i in FAMILIES.values() for a in i.aliases)})
+        raise FormulaError(
+            f"Unknown family {family!r}. Use one of {', '.join(known)} (or another Bambi family "
+            "name); see docs/families.md."
+        )
+    info = FAMILIES[key]
+    if isinstance(link, str):
+        canon = _LINK_ALIASES.get(link.strip(), link.strip())
+        if canon not in info.links:
+            raise FormulaError(
+                f"The {key} family does not support link={link!r}; use one of "
+                f"{', '.join(map(repr, info.links))} (default {info.links[0]!r})."
+            )
+        link = canon
+    elif link is None:
+        link = info.links[0]
+    elif not isinstance(link, dict):
+        raise FormulaError(f"`link` must be a name such as 'log', got {type(link).__name__}.")
+    return key, link
+
+
+# --------------------------------------------------------------------------------------------
+# response checks
+
+_NAMESPACE = {
+    "np": np,
+    "log": np.log,
+    "log2": np.log2,
+    "log10": np.log10,
+    "log1p": np.log1p,
+    "exp": np.exp,
+    "sqrt": np.sqrt,
+    "abs": np.abs,
+    "I": lambda x: x,
+}
+
+
+def _evaluate(expr: str, frame: pd.DataFrame):
+    """Evaluate a response expression on the data, or return ``None`` if we cannot."""
+    expr = expr.strip()
+    if expr in frame.columns:
+        return frame[expr]
+    if re.fullmatch(r"-?\d+", expr):
+        return pd.Series(int(expr), index=frame.index)
+    try:
+        # the user's own formula text, evaluated on their columns (formulae does the same)
+        with np.errstate(all="ignore"):  # log of a negative: NaN, reported below by row
+            value = eval(expr, {"__builtins__": {}, **_NAMESPACE}, dict(frame.items()))  # noqa: S307
+    except Exception:
+        return None
+    if np.ndim(value) == 0:
+        return pd.Series(value, index=frame.index)
+    return pd.Series(np.asarray(value), index=frame.index) if len(value) == len(frame) else None
+
+
+def _rows(mask: pd.Series, limit: int = 8) -> str:
+    labels = [str(i) for i in mask.index[mask.to_numpy()]]
+    shown = ", ".join(labels[:limit]) + (
+        f", ... ({len(labels)} rows)" if len(labels) > limit else ""
+    )
+    return f"the row{'s' if len(labels) > 1 else ''} with index {shown}"
+
+
+def _numeric(values: pd.Series, what: str, family: str) -> pd.Series:
+    if pd.api.types.is_bool_dtype(values):
+        return values.astype(int)
+    if not pd.api.types.is_numeric_dtype(values):
+        raise DataError(
+            f"The response {what} must be numeric for the {family} family, but it holds "
+            f"{values.dtype} values (e.g. {values.iloc[0]!r}). Convert it, or choose another "
+            "family (bernoulli for two classes, cumulative for ordered categories)."
+        )
+    return values.astype(float)
+
+
+def _check_counts(values: pd.Series, what: str, family: str) -> None:
+    bad = values < 0
+    if bad.any():
+        raise DataError(
+            f"The response {what} of the {family} family must be a count >= 0; it is "
+            f"negative in {_rows(bad)}."
+        )
+    bad = values != np.round(values)
+    if bad.any():
+        raise DataError(
+            f"The response {what} of the {family} family must be whole numbers; it is not in "
+            f"{_rows(bad)}."
+        )
+
+
+def check_response(frame: pd.DataFrame, response: str, family) -> pd.DataFrame:
+    """Check the response against the family; return the frame (a copy if changed).
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        The data, rows already complete in the used columns; its index labels name rows in
+        messages.
+    response : str
+        Left-hand side in Bambi's spelling (``"y"``, ``"log(y)"``, ``"p(s, n)"``).
+    family : str or bambi.Family
+        As returned by :func:`resolve_family`; families not in :data:`FAMILIES` are not checked.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``frame``, or for the cumulative family with a plain non-categorical response column a
+        copy where that column is an ordered categorical (levels sorted).
+
+    Raises
+    ------
+    DataError
+        Naming the rows whose response the family cannot take.
+
+    """
+    info = FAMILIES.get(family) if isinstance(family, str) else None
+    if info is None or frame.empty:
+        return frame
+    kind, name = info.response, info.bambi
+    call = _CALL.match(response)
+    if call and call.group(1) in ("p", "prop", "proportion"):
+        if kind != "trials":
+            raise DataError(
+                f"The response {response} holds successes and trials, which only the binomial "
+                f"family takes (family={name!r})."
+            )
+        args = split_call_args(call.group(2))
+        if len(args) != 2:
+            return frame
+        succ, trials = (_evaluate(a, frame) for a in args)
+        if succ is None or trials is None:
+            return frame
+        succ = _numeric(succ, f"successes '{args[0]}'", name)
+        trials = _numeric(trials, f"trials '{args[1]}'", name)
+        _check_counts(succ, f"successes '{args[0]}'", name)
+        _check_counts(trials, f"trials '{args[1]}'", name)
+        bad = succ > trials
+        if bad.any():
+            raise DataError(
+                f"Binomial successes '{args[0]}' exceed the trials '{args[1]}' in {_rows(bad)}: "
+                "check the data, and that cbind() has (successes, failures) and trials() the "
+                "number of trials."
+            )
+        return frame
+    if kind == "trials":
+        raise DataError(
+            f"The binomial family needs the number of trials: write 'cbind(successes, failures) "
+            f"~ ...', 'successes | trials(n) ~ ...' or 'p(successes, n) ~ ...'. For a 0/1 "
+            f"response '{response}', use family='bernoulli'."
+        )
+    values = _evaluate(response, frame)
+    if values is None:
+        return frame
+    if kind == "ordinal":
+        if response in frame.columns and not isinstance(values.dtype, pd.CategoricalDtype):
+            levels = sorted(values.unique())
+            frame = frame.copy()
+            frame[response] = pd.Categorical(values, categories=levels, ordered=True)
+        elif isinstance(values.dtype, pd.CategoricalDtype) and not values.cat.ordered:
+            frame = frame.copy()
+            frame[response] = values.cat.as_ordered()
+        if values.nunique() < 2:
+            raise DataError(
+                f"The ordinal response '{response}' has fewer than two categories in the data."
+            )
+        return frame
+    if kind == "binary":
+        if isinstance(values.dtype, pd.CategoricalDtype) or values.dtype == object:
+            if values.nunique() > 2:
+                raise DataError(
+                    f"The bernoulli response '{response}' has {values.nunique()} distinct values; "
+                    "it needs two (0/1, True/False or two categories)."
+                )
+            return frame
+        values = _numeric(values, f"'{response}'", name)
+        bad = ~values.isin([0, 1])
+        if bad.any():
+            raise DataError(
+                f"The bernoulli response '{response}' must be 0 or 1; it is not in {_rows(bad)}. "
+                "For counts out of n trials use family='binomial' with cbind(s, n - s)."
+            )
+        return frame
+    values = _numeric(values, f"'{response}'", name)
+    if kind == "count":
+        _check_counts(values, f"'{response}'", name)
+    elif kind == "positive":
+        bad = values <= 0
+        if bad.any():
+            raise DataError(
+                f"The {name} family needs a response > 0; '{response}' is not in {_rows(bad)}."
+            )
+    elif kind == "unit":
+        bad = (values <= 0) | (values >= 1)
+        if bad.any():
+            raise DataError(
+                f"The beta family needs a response strictly between 0 and 1; '{response}' is "
+                f"not in {_rows(bad)}."
+            )
+    bad = ~np.isfinite(values)
+    if bad.any():
+        raise DataError(f"The response '{response}' is infinite or NaN in {_rows(bad)}.")
+    return frame
+
+
+# --------------------------------------------------------------------------------------------
+# distributional formulas (brms's bf(y ~ x, sigma ~ z))
+
+
+@dataclass(frozen=True)
+class BrmsFormula:
+    """A main formula plus formulas for auxiliary parameters; create it with :func:`bf`."""
+
+    formula: str
+    dpars: tuple[tuple[str, str], ...] = ()
+
+    def __str__(self) -> str:
+        return "; ".join([self.formula, *(f"{k} {_rhs(v)}" for k, v in self.dpars)])
+
+
+def _rhs(text: str) -> str:
+    return "~" + text.split("~", 1)[1] if "~" in text else f"~ {text}"
+
+
+def bf(formula: str, **dpars: str) -> BrmsFormula:
+    """A distributional model, as brms's ``bf()``: the main formula plus auxiliary parameters.
+
+    Parameters
+    ----------
+    formula : str
+        The lme4/brms formula of the response, e.g. ``"y ~ x + (x | g)"``.
+    **dpars : str
+        One formula per auxiliary parameter of the family, written with or without the
+        parameter name: ``sigma="~ x"`` or ``sigma="sigma ~ x + (1 | g)"``. Parameters are
+        Bambi's (``sigma`` for gaussian, ``nu`` for student t, ``alpha`` for negative binomial
+        and gamma, ``kappa`` for beta). Their group-level effects are independent.
+
+    Returns
+    -------
+    BrmsFormula
+        Pass it to :func:`formulahier.fit` or :func:`formulahier.model` as the formula.
+
+    Examples
+    --------
+    >>> import formulahier as fh
+    >>> fh.bf("y ~ x + (1 | g)", sigma="~ x")
+    BrmsFormula(formula='y ~ x + (1 | g)', dpars=(('sigma', '~ x'),))
+
+    """
+    if not isinstance(formula, str):
+        raise FormulaError(f"bf() takes the main formula as a string, got {formula!r}.")
+    for name, text in dpars.items():
+        if not isinstance(text, str):
+            raise FormulaError(f"bf(): the formula for '{name}' must be a string, got {text!r}.")
+        lhs = text.split("~", 1)[0].strip() if "~" in text else ""
+        if lhs and lhs != name:
+            raise FormulaError(
+                f"bf(): the formula given as {name}= has '{lhs}' left of '~'; write "
+                f"{name}='~ ...' or {name}='{name} ~ ...'.",
+                text,
+                0,
+            )
+    return BrmsFormula(formula, tuple(dpars.items()))
+
+
+def dpar_formulas(bform: BrmsFormula, correlated) -> tuple[tuple[str, str], ...]:
+    """Translate the auxiliary formulas of ``bform`` into Bambi formulas.
+
+    Bar terms are read as in the main formula (``(x || g)``, ``(1 | a/b)``), but Bambi builds
+    them with independent effects; a ``(x | g)`` term with two or more effects therefore raises
+    :class:`FormulaError` unless ``correlated=False``.
+    """
+    from .formula import build_spec  # formula imports this module only inside functions
+
+    out = []
+    for name, text in bform.dpars:
+        sub = build_spec(f"{name} {_rhs(text)}", correlated=False)
+        wants_corr = correlated is not False and not (
+            isinstance(correlated, dict) and not any(correlated.values())
+        )
+        for block in sub.blocks:
+            source_double = "||" in block.source
+            if wants_corr and len(block.terms) > 1 and not source_double:
+                raise FormulaError(
+                    f"In the formula for '{name}', {block.source} would be fitted with "
+                    "independent effects (correlated blocks are built for the main formula "
+                    f"only). Write it as '({' + '.join(block.terms)} || {block.factor})', or "
+                    "pass correlated=False.",
+                    f"{name} {_rhs(text)}",
+                )
+        out.append((name, sub.bambi_formula))
+    return tuple(out)
+
+
+def bambi_hint(exc: Exception, family) -> str:
+    """Advice to append to a Bambi/formulae error message for known causes (or ``""``)."""
+    text = str(exc)
+    if isinstance(exc, KeyError):
+        return (
+            f" ({text} is not a function or column formulae knows: use C()/factor(), I(), "
+            "log(), exp(), scale(), center(), poly(), offset() or a column name)"
+        )
+    if "setting an array element with a sequence" in text and family in ("bernoulli", "binomial"):
+        return (
+            " (Bambi 0.21 cannot auto-scale the default prior of a multi-column numeric term such "
+            "as poly() in bernoulli/binomial models with a logit or probit link; give that term "
+            "a prior, e.g. priors={'poly(x, 2)': bmb.Prior('Normal', mu=0, sigma=2.5)})"
+        )
+    return ""

@@ -1,0 +1,285 @@
+"""What a fit can do after sampling: predict, check, compare, plot, save, update.
+
+:class:`FitTools` is a mixin of :class:`formulahier.Fit`; its methods delegate to
+:mod:`formulahier.predict`, :mod:`formulahier.compare`, :mod:`formulahier.plots` and
+:mod:`formulahier.io`. It relies only on the attributes of ``Fit`` (``fh_model``, ``idata``,
+``settings``, ``seconds``) and does not import :mod:`formulahier.fit`.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+
+from . import comparison as _compare
+from . import io as _io
+from . import plots as _plots
+from . import predict as _predict
+from .errors import FormulaError, FormulahierError
+
+__all__ = ["FitTools", "update_formula"]
+
+_SAMPLER_KEYS = ("sampler", "draws", "tune", "chains", "seed", "progressbar")
+
+
+def update_formula(old: str, new: str) -> str:
+    """R's ``update.formula``: ``.`` in ``new`` stands for that side of ``old``.
+
+    ``". ~ . + x"`` adds ``x``; ``"log(y) ~ ."`` changes the response; ``". ~ . - x"`` drops
+    the top-level term ``x``.
+    """
+    if "~" not in new:
+        raise FormulaError("The new formula needs a '~', e.g. '. ~ . + x'.", new)
+    old_lhs, old_rhs = (s.strip() for s in old.split("~", 1))
+    lhs, rhs = (s.strip() for s in new.split("~", 1))
+    lhs = old_lhs if lhs == "." else lhs
+    pieces = _split_terms(rhs)
+    if pieces and pieces[0] == ("+", "."):
+        terms = _split_terms(old_rhs)
+        for sign, term in pieces[1:]:
+            if sign == "+":
+                terms.append(("+", term))
+            else:
+                kept = [t for t in terms if _norm(t[1]) != _norm(term)]
+                if len(kept) == len(terms):
+                    raise FormulaError(f"Cannot drop '{term}': it is not a term of '{old}'.", new)
+                terms = kept
+        rhs = " + ".join(t for _, t in terms) or "1"
+    elif re.search(r"(?<![\w.])\.(?![\w.])", rhs):
+        raise FormulaError("Write '.' only at the start of the right-hand side: '. ~ . + x'.", new)
+    return f"{lhs} ~ {rhs}"
+
+
+def _norm(term: str) -> str:
+    return re.sub(r"\s+", "", term)
+
+
+def _split_terms(rhs: str) -> list[tuple[str, str]]:
+    """Split at top-level ``+``/``-`` into (sign, term)."""
+    out, depth, current, sign = [], 0, "", "+"
+    for ch in rhs:
+        if ch in "([":
+            depth += 1
+        elif ch in ")]":
+            depth -= 1
+        if ch in "+-" and depth == 0:
+            if current.strip():
+                out.append((sign, current.strip()))
+            sign, current = ch, ""
+        else:
+            current += ch
+    if current.strip():
+        out.append((sign, current.strip()))
+    return out
+
+
+class FitTools:
+    """Predictions, checks, comparison, plots, saving and refitting of a :class:`Fit`."""
+
+    # -- predictions -------------------------------------------------------------------------
+    def predict(
+        self,
+        newdata=None,
+        kind: str = "mean",
+        re_formula: str | None = None,
+        allow_new_levels: bool = False,
+        ci_prob: float = 0.95,
+        seed: int | None = None,
+        draws: bool = False,
+    ):
+        """Posterior predictions, like brms's ``posterior_epred`` / ``posterior_predict``.
+
+        Parameters
+        ----------
+        newdata : DataFrame or dict of arrays, optional
+            Rows to predict (never modified); ``None``: the data the model was fitted on.
+        kind : {"mean", "response", "linpred"}
+            ``"mean"``: expected response (the inverse link of the linear predictor, brms
+            ``posterior_epred``); ``"response"``: draws of new observations (``posterior_predict``);
+            ``"linpred"``: the linear predictor.
+        re_formula : str, optional
+            ``None``: all group-level effects; ``"~0"``: none (population-level prediction);
+            ``"~ (1 | g)"``: only those bar terms.
+        allow_new_levels : bool
+            ``False``: a level not seen in fitting raises :class:`~formulahier.DataError`.
+            ``True``: per draw, its effects are drawn from ``MvNormal(0, S)`` with the draw's
+            standard deviations and correlations (brms ``sample_new_levels = "gaussian"``).
+        ci_prob : float
+            Probability of the equal-tailed interval.
+        seed : int, optional
+            Makes new-level and ``"response"`` draws reproducible.
+        draws : bool
+            Return the draws as an ``xarray.DataArray`` ``(chain, draw, __obs__)`` instead of a
+            summary table.
+
+        Returns
+        -------
+        pandas.DataFrame or xarray.DataArray
+            A table with ``estimate, std_error, lower, upper`` per row of ``newdata`` (same
+            index), or the draws.
+
+        """
+        return _predict.predict(
+            self.fh_model,
+            self.idata,
+            newdata,
+            kind=kind,
+            re_formula=re_formula,
+            allow_new_levels=allow_new_levels,
+            ci_prob=ci_prob,
+            seed=seed,
+            draws=draws,
+        )
+
+    def posterior_predictive(self, num_draws: int | None = None, seed: int | None = None):
+        """Draw replicated data sets for the observed rows (stored in ``idata``).
+
+        Parameters
+        ----------
+        num_draws : int, optional
+            Use this many posterior draws, chosen at random (all by default); the result then
+            has a single chain.
+        seed : int, optional
+            Reproducible draws.
+
+        Returns
+        -------
+        xarray.DataArray
+            ``(chain, draw, __obs__)``; also stored as ``fit.idata["posterior_predictive"]``.
+
+        """
+        total = self.idata["posterior"].sizes["chain"] * self.idata["posterior"].sizes["draw"]
+        samples = None
+        if num_draws is not None and num_draws < total:
+            samples = np.sort(np.random.default_rng(seed).choice(total, num_draws, replace=False))
+        pp = _predict.predict(
+            self.fh_model,
+            self.idata,
+            None,
+            kind="response",
+            seed=seed,
+            draws=True,
+            samples=samples,
+        )
+        name = self.model.response_component.term.name
+        self.idata["posterior_predictive"] = pp.rename(name).to_dataset()
+        return pp
+
+    # -- model checking and comparison -------------------------------------------------------
+    def loo(self, pointwise: bool = True):
+        """PSIS-LOO cross-validation (``arviz.loo``); log-likelihood computed on demand.
+
+        Pareto k above ArviZ's threshold (about 0.7) raises a
+        :class:`~formulahier.FormulahierWarning` with advice.
+        """
+        return _compare.loo(self, pointwise=pointwise)
+
+    # -- plots ---------------------------------------------------------------------------------
+    def plot_trace(self, var_names=None, **kwargs):
+        """Trace and density of the scalar and small parameters (ArviZ ``PlotCollection``)."""
+        return _plots.plot_trace(self.idata, var_names=var_names, **kwargs)
+
+    def plot_ppc(self, num_samples: int = 50, seed: int | None = None, **kwargs):
+        """Posterior predictive check: observed response vs replicated draws (ArviZ)."""
+        if "posterior_predictive" not in self.idata.children:
+            self.posterior_predictive(num_draws=num_samples, seed=seed)
+        return _plots.plot_ppc(self.idata, num_samples=num_samples, **kwargs)
+
+    def plot_forest(self, factor: str | None = None, effects=None, ci_prob: float = 0.95):
+        """Caterpillar plot of the group-level effects of ``factor`` (matplotlib Figure)."""
+        return _plots.plot_forest(self.ranef(ci_prob), factor, effects)
+
+    def plot_shrinkage(self, factor: str | None = None, effects=None):
+        """Per-group raw (no-pooling) vs partial-pooling estimates, with the population mean.
+
+        ``effects`` defaults to the first two effects of the factor's first block (one effect
+        gives a dot plot, two a plane with arrows from raw to pooled). Returns a Figure.
+        """
+        blocks = self.fh_model.blocks
+        if not blocks:
+            raise FormulahierError("The model has no group-level effects.")
+        factor = factor or blocks[0].block.factor
+        mine = [b for b in blocks if b.block.factor == factor]
+        if not mine:
+            raise FormulahierError(
+                f"No grouping factor '{factor}'; the model has "
+                f"{sorted({b.block.factor for b in blocks})}."
+            )
+        effects = list(effects or mine[0].labels[:2])
+        return _plots.plot_shrinkage(
+            self.fh_model, self.coef()[factor], self.fixef(), factor, effects
+        )
+
+    def plot_conditional_effects(self, conditional, **kwargs):
+        """Conditional effects through Bambi's ``interpret.plot_predictions``.
+
+        ``conditional`` names the covariate(s) on the x axis (and colour/panels), e.g.
+        ``"TEMP"`` or ``["TEMP", "station"]``. Returns Bambi's ``(figure, axes)``.
+        """
+        import bambi as bmb
+
+        return bmb.interpret.plot_predictions(self.model, self.idata, conditional, **kwargs)
+
+    # -- saving and refitting ------------------------------------------------------------------
+    def save(self, path) -> Path:
+        """Save the fit to one netCDF file (posterior, data, formula, options; no pickle).
+
+        Read it back with :func:`formulahier.load`.
+        """
+        if getattr(self.spec, "dpars", ()):
+            raise FormulahierError(
+                "Saving models with formulas for auxiliary parameters (fh.bf) is not supported "
+                "yet; save fit.idata with fit.idata.to_netcdf(...) instead."
+            )
+        import formulae as fm
+
+        spec = self.spec
+        used = set(fm.model_description(spec.bambi_formula).var_names)
+        return _io.write_fit(
+            path,
+            required=used,
+            formula=self.spec.formula,
+            options=self.fh_model.options,
+            data=self.fh_model.data,
+            idata=self.idata,
+            settings=self.settings,
+            seconds=self.seconds,
+        )
+
+    def update(self, formula: str | None = None, data=None, **options):
+        """Refit with changes, like R's ``update()``.
+
+        Parameters
+        ----------
+        formula : str, optional
+            A new formula; ``.`` stands for the old side: ``". ~ . + x"``, ``". ~ . - x"``.
+        data : DataFrame, optional
+            New data (default: the data of this fit).
+        **options
+            Model options (``family``, ``priors``, ``correlated``, ...) and sampler settings
+            (``draws``, ``chains``, ``seed``, ...); the rest are kept from this fit.
+
+        Returns
+        -------
+        Fit
+
+        """
+        new_formula = self.spec.formula
+        if formula is not None:
+            new_formula = update_formula(self.spec.formula, formula)
+        model_options = dict(self.fh_model.options)
+        sample = {k: v for k, v in self.settings.items() if k in _SAMPLER_KEYS}
+        extra = {}
+        for key, value in options.items():
+            if key in model_options:
+                model_options[key] = value
+            elif key in _SAMPLER_KEYS:
+                sample[key] = value
+            else:
+                extra[key] = value
+        sample.setdefault("progressbar", False)
+        source = self.fh_model.data if data is None else data
+        built = type(self.fh_model)(new_formula, source, **model_options)
+        return built.fit(**sample, **extra)

@@ -1,0 +1,330 @@
+"""Predictions from a fitted model: existing and new levels, like brms's ``posterior_epred``.
+
+The linear predictor is computed here from the posterior draws: the population part with
+Bambi's own design (``predict_common``), the group part per block of :mod:`formulahier.backend`.
+A level of a grouping factor that the model has not seen gets, in every posterior draw, effects
+drawn from the fitted population distribution ``MvNormal(0, S)``, with ``S`` built from the
+block's standard deviations and its correlation matrix (brms's ``sample_new_levels =
+"gaussian"``). Rows are processed in chunks so that no ``draws x rows x effects`` array is built.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from .data import to_pandas
+from .errors import DataError, FormulaError, FormulahierError
+
+__all__ = ["KINDS", "level_labels", "new_level_effects", "predict"]
+
+KINDS = ("mean", "response", "linpred")
+_CELLS_PER_CHUNK = 4_000_000  # draws x rows per chunk
+
+
+def level_labels(frame: pd.DataFrame, factor: str) -> np.ndarray:
+    """Labels of ``factor`` (``"a"`` or ``"a:b"``) per row, spelled as in the posterior coords."""
+    out = None
+    for col in factor.split(":"):
+        series = frame[col]
+        if pd.api.types.is_float_dtype(series.dtype) and np.all(np.mod(series, 1) == 0):
+            series = series.astype("int64")  # 308.0 in newdata is the level 308
+        text = series.astype(str).to_numpy(dtype=object)
+        out = text if out is None else out + ":" + text
+    return out
+
+
+def _component(bmodel):
+    return bmodel.components[bmodel.family.likelihood.parent]
+
+
+def _stacked(posterior: xr.Dataset, name: str) -> np.ndarray:
+    """Draws of a variable as ``(sample, ...)``."""
+    values = posterior[name].to_numpy()
+    return values.reshape(-1, *values.shape[2:])
+
+
+def _block_draws(posterior: xr.Dataset, info, bmodel) -> tuple[np.ndarray, list[str]]:
+    """Group effects of one block as ``(sample, level, column)`` and the level labels."""
+    cols, levels = [], None
+    for column in info.columns:
+        var = posterior[column.term]
+        dim = next(d for d in var.dims if d.endswith("__factor_dim"))
+        var = var.transpose("chain", "draw", dim, ...)  # (chain, draw, level[, expr])
+        values = var.to_numpy()
+        draws = values.reshape(-1, *values.shape[2:])
+        if levels is None:
+            levels = [str(v) for v in var.coords[dim].values]
+        cols.append(draws if column.index is None else draws[..., column.index])
+    return np.stack(cols, axis=-1), levels
+
+
+def _block_sds(posterior: xr.Dataset, info, bmodel) -> np.ndarray:
+    """Per-column standard deviations of a block as ``(sample, column)``."""
+    n = posterior.sizes["chain"] * posterior.sizes["draw"]
+    out = []
+    for column in info.columns:
+        name = f"{column.term}_sigma"
+        if name in posterior:
+            sd = _stacked(posterior, name)
+            out.append(sd if column.index is None else sd[:, column.index])
+            continue
+        prior = info.terms[column.term].prior
+        sigma = getattr(prior, "args", {}).get("sigma")
+        if isinstance(sigma, (int, float, np.ndarray)):
+            value = np.asarray(sigma, dtype=float)
+            value = value if value.ndim == 0 or column.index is None else value[column.index]
+            out.append(np.broadcast_to(value, (n,)))
+            continue
+        raise FormulahierError(
+            f"Cannot sample new levels for '{column.term}': its standard deviation is neither "
+            f"in the posterior ('{name}') nor a fixed number."
+        )
+    return np.stack(out, axis=-1)
+
+
+def new_level_effects(posterior: xr.Dataset, info, bmodel, n_new: int, rng) -> np.ndarray:
+    """Draw effects of ``n_new`` unseen levels of a block, one set per posterior draw.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(sample, n_new, column)``; in each draw ``MvNormal(0, diag(sd) R diag(sd))`` with the
+        draw's standard deviations ``sd`` and correlation matrix ``R`` (identity for an
+        independent block).
+    """
+    sds = _block_sds(posterior, info, bmodel)  # (S, k)
+    z = rng.standard_normal((sds.shape[0], n_new, sds.shape[1]))
+    if info.corr:
+        corr = _stacked(posterior, info.corr)  # (S, k, k)
+        k = corr.shape[-1]
+        chol = np.linalg.cholesky(corr + 1e-12 * np.eye(k))
+        z = np.einsum("sij,snj->sni", chol, z)
+    return z * sds[:, None, :]
+
+
+def _select_blocks(fh_model, re_formula: str | None) -> list:
+    blocks = list(fh_model.blocks)
+    if re_formula is None:
+        return blocks
+    text = str(re_formula).strip()
+    rhs = text[1:].strip() if text.startswith("~") else text
+    if rhs in ("0", "1", "-1", "NA", ""):
+        return []
+    from .formula import build_spec
+
+    try:
+        spec = build_spec(f"{fh_model.spec.response} ~ {rhs}")
+    except FormulaError as exc:
+        raise FormulaError(
+            f"Could not read re_formula={re_formula!r}: {exc.reason} Write it like "
+            "'~ (1 | g)', or '~0' for population-level predictions only."
+        ) from None
+    wanted = {t for b in spec.blocks for t in b.bambi_terms}
+    known = {t for b in blocks for t in b.block.bambi_terms}
+    unknown = sorted(wanted - known)
+    if unknown:
+        raise FormulaError(
+            f"re_formula={re_formula!r} names group-level terms {unknown} that the model does "
+            f"not have; it has {sorted(known)}."
+        )
+    chosen = []
+    for info in blocks:
+        terms = set(info.block.bambi_terms)
+        if terms <= wanted:
+            chosen.append(info)
+        elif terms & wanted:
+            raise FormulaError(
+                f"re_formula={re_formula!r} keeps only part of the block {info.block.source}; "
+                "keep or drop whole bar terms."
+            )
+    return chosen
+
+
+def prepare_newdata(newdata, fh_model, blocks=None) -> pd.DataFrame:
+    """Copy ``newdata`` and check it has the predictor columns, without missing values.
+
+    Only the columns of the population-level terms and of the group-level ``blocks`` used for
+    the prediction are needed (all blocks when ``blocks`` is None).
+    """
+    frame = to_pandas(newdata)
+    frame.columns = [str(c) for c in frame.columns]
+    if frame.empty:
+        raise DataError("`newdata` has no rows.")
+    needed = sorted(_var_names(fh_model, blocks) & set(fh_model.data.columns))
+    missing = [c for c in needed if c not in frame.columns]
+    if missing:
+        raise DataError(
+            f"`newdata` lacks the column(s) {missing} used by the model; add them "
+            f"(the model uses {needed})."
+        )
+    bad = [c for c in needed if frame[c].isna().any()]
+    if bad:
+        raise DataError(
+            f"`newdata` has missing values in {bad}; drop or fill those rows before predicting."
+        )
+    return frame
+
+
+def _var_names(fh_model, blocks=None) -> set[str]:
+    import formulae as fm
+
+    spec = fh_model.spec
+    if blocks is None:
+        rhs = spec.bambi_formula.split("~", 1)[1]
+    else:
+        rhs = " + ".join([spec.population, *(b.block.bambi_formula for b in blocks)])
+    return set(fm.model_description(rhs).var_names) - {""}
+
+
+def _check_supported(bmodel, kind: str) -> None:
+    family = bmodel.family
+    if hasattr(family, "transform_linear_predictor") or hasattr(family, "transform_mean"):
+        raise FormulahierError(
+            f"fit.predict does not support the '{family.name}' family yet; use Bambi's "
+            "fit.model.predict(fit.idata, data=...) (existing levels only)."
+        )
+    extra = [n for n in bmodel.distributional_components if n != family.likelihood.parent]
+    if extra:
+        raise FormulahierError(
+            f"fit.predict does not support models with predictors on {extra}; use "
+            "fit.model.predict(fit.idata, data=...)."
+        )
+
+
+def predict(
+    fh_model,
+    idata,
+    newdata=None,
+    *,
+    kind: str = "mean",
+    re_formula: str | None = None,
+    allow_new_levels: bool = False,
+    ci_prob: float = 0.95,
+    seed=None,
+    draws: bool = False,
+    samples: np.ndarray | None = None,
+):
+    """Posterior predictions for ``newdata`` (see :meth:`formulahier.Fit.predict`).
+
+    ``samples`` optionally selects posterior draws (indices into the flattened
+    ``chain x draw``); the result then has a single chain.
+    """
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}.")
+    if not 0 < ci_prob < 1:
+        raise ValueError(f"ci_prob must be between 0 and 1 (e.g. 0.95), got {ci_prob!r}.")
+    bmodel = fh_model.bambi
+    _check_supported(bmodel, kind)
+    blocks = _select_blocks(fh_model, re_formula)
+    frame = fh_model.data if newdata is None else prepare_newdata(newdata, fh_model, blocks)
+    posterior = idata["posterior"].to_dataset()
+    if samples is not None:
+        stacked = posterior.stack(__sample__=("chain", "draw"))
+        stacked = stacked.isel(__sample__=np.asarray(samples)).drop_vars(
+            ["chain", "draw", "__sample__"]
+        )
+        posterior = stacked.rename({"__sample__": "draw"}).expand_dims(chain=[0])
+        posterior = posterior.assign_coords(draw=np.arange(len(samples)))
+        posterior = posterior.transpose("chain", "draw", ...)
+    rng = np.random.default_rng(seed)
+
+    # group effects per block: (sample, level, column), existing then new levels
+    group = []
+    for info in blocks:
+        u, levels = _block_draws(posterior, info, bmodel)
+        labels = level_labels(frame, info.block.factor)
+        seen = set(levels)
+        new = list(dict.fromkeys(lv for lv in labels if lv not in seen))
+        if new and not allow_new_levels:
+            shown = ", ".join(map(str, new[:10])) + (" ..." if len(new) > 10 else "")
+            raise DataError(
+                f"`newdata` has {len(new)} level(s) of '{info.block.factor}' that the model has "
+                f"not seen: {shown}. Pass allow_new_levels=True to draw their effects from the "
+                "fitted population distribution, or re_formula='~0' for population-level "
+                "predictions."
+            )
+        if new:
+            u = np.concatenate([u, new_level_effects(posterior, info, bmodel, len(new), rng)], 1)
+        index = {lv: i for i, lv in enumerate([*levels, *new])}
+        rows = np.array([index[lv] for lv in labels], dtype=int)
+        group.append((info, u, rows))
+
+    n_samples = posterior.sizes["chain"] * posterior.sizes["draw"]
+    chunk = max(1, _CELLS_PER_CHUNK // n_samples)
+    pieces, tables = [], []
+    for start in range(0, len(frame), chunk):
+        part = frame.iloc[start : start + chunk]
+        values = _chunk(bmodel, posterior, part, group, start, kind, rng)  # (S, n)
+        if draws:
+            pieces.append(values)
+        else:
+            tables.append(_summarise(values, ci_prob))
+    if draws:
+        values = np.concatenate(pieces, axis=1)
+        shape = (posterior.sizes["chain"], posterior.sizes["draw"], values.shape[1])
+        return xr.DataArray(
+            values.reshape(shape),
+            dims=("chain", "draw", "__obs__"),
+            coords={
+                "chain": posterior["chain"].values,
+                "draw": posterior["draw"].values,
+                "__obs__": np.arange(values.shape[1]),
+            },
+            name=kind,
+        )
+    table = pd.concat(tables, ignore_index=True)
+    table.index = frame.index
+    return table
+
+
+def _summarise(values: np.ndarray, ci_prob: float) -> pd.DataFrame:
+    alpha = (1 - ci_prob) / 2
+    low, high = np.quantile(values, [alpha, 1 - alpha], axis=0)
+    return pd.DataFrame(
+        {
+            "estimate": values.mean(axis=0),
+            "std_error": values.std(axis=0, ddof=1),
+            "lower": low,
+            "upper": high,
+        }
+    )
+
+
+def _chunk(bmodel, posterior, part, group, start, kind, rng) -> np.ndarray:
+    comp = _component(bmodel)
+    n = len(part)
+    eta = np.zeros((posterior.sizes["chain"] * posterior.sizes["draw"], n))
+    if comp.design.common:
+        try:
+            common = comp.predict_common(
+                posterior, part, False, ("chain", "draw"), ("__obs__", "__variables__"), {}
+            )
+        except Exception as exc:
+            raise DataError(f"Could not evaluate the population-level terms: {exc}") from exc
+        eta += common.transpose("chain", "draw", "__obs__").to_numpy().reshape(-1, n)
+    fterms = comp.design.group.terms if comp.design.group else {}
+    for info, u, rows in group:
+        idx = rows[start : start + n]
+        for k, column in enumerate(info.columns):
+            x = fterms[column.term].expr.eval_new_data(part)
+            x = np.asarray(x, dtype=float)
+            if x.ndim == 2:
+                x = x[:, column.index or 0]
+            eta += u[:, idx, k] * x[None, :]
+    if kind == "linpred":
+        return eta
+    linkinv = bmodel.family.link[bmodel.family.likelihood.parent].linkinv
+    mean = linkinv(eta)
+    if kind == "mean":
+        return np.asarray(mean)
+    parent = bmodel.family.likelihood.parent
+    shape = (posterior.sizes["chain"], posterior.sizes["draw"], n)
+    post = posterior.drop_vars([v for v in posterior.data_vars if "__obs__" in posterior[v].dims])
+    post = post.assign({parent: (("chain", "draw", "__obs__"), np.asarray(mean).reshape(shape))})
+    post = post.assign_coords(__obs__=np.arange(n))
+    out = bmodel.family.posterior_predictive(
+        model=bmodel, posterior=post, random_seed=rng, data=part
+    )
+    return out.to_numpy().reshape(-1, n)
