@@ -4,6 +4,10 @@ Each fit runs in a fresh process (``benchmarks.run_one``) so import, compilation
 are measured per fit. Results are appended, one JSON object per line, to
 ``benchmarks/results/runs.jsonl``; the table (and ``results/table.md``, ``results/table.json``) is
 built from the latest run of every cell, so the suite can be run in parts.
+
+With ``--seeds 1,2,3`` every cell runs once per seed, the cells of one seed in turn (formulahier
+next to the hand-written model), and the table shows per-cell medians over the seeds; the ratio
+columns are medians of the per-seed ratios, so a single unlucky chain does not decide them.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -50,13 +55,14 @@ PLAN: list[tuple[str, str, str, str]] = [
 ]
 
 
-def run_cell(cell, args, compiledir: Path, label: str) -> dict | None:
+def run_cell(cell, args, compiledir: Path, label: str, seed: int = 1) -> dict | None:
     case, impl, param, sampler = cell
     env = dict(os.environ)
     env["PYTENSOR_FLAGS"] = f"compiledir={compiledir}"
     env["NUMBA_CACHE_DIR"] = str(compiledir / "numba")
     cmd = [sys.executable, "-m", "benchmarks.run_one", case, impl, param, "--sampler", sampler]
     cmd += ["--draws", str(args.draws), "--tune", str(args.tune), "--chains", str(args.chains)]
+    cmd += ["--seed", str(seed)]
     if args.target_accept:
         cmd += ["--target-accept", str(args.target_accept)]
     print(f"[{label}] {' '.join(cmd[2:])}", file=sys.stderr, flush=True)
@@ -67,6 +73,7 @@ def run_cell(cell, args, compiledir: Path, label: str) -> dict | None:
         return None
     row = json.loads(lines[-1])
     row["run"] = label
+    row["seed"] = seed
     RESULTS.mkdir(exist_ok=True)
     with RUNS.open("a") as fh:
         fh.write(json.dumps(row) + "\n")
@@ -106,22 +113,65 @@ def table(rows: list[dict]) -> str:
     return "\n".join(out)
 
 
+def _median(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def aggregate(rows: list[dict]) -> list[dict]:
+    """One row per cell: medians over seeds (divergences summed, r_hat the largest)."""
+    cells: dict[tuple, list[dict]] = {}
+    for r in rows:
+        cells.setdefault(_cell(r), []).append(r)
+    out = []
+    for group in cells.values():
+        row = dict(group[0])
+        for key in ("total_s", "mcmc_s", "ess_bulk_min", "ess_per_s", "peak_mb"):
+            row[key] = _median([g[key] for g in group if key in g])
+        row["rhat_max"] = max(g["rhat_max"] for g in group)
+        row["divergences"] = sum(g["divergences"] for g in group)
+        row["seeds"] = len(group)
+        out.append(row)
+    return out
+
+
+def _cell(r: dict) -> tuple:
+    return (r["case"], r["impl"], r["param"], r["sampler"], r["run"])
+
+
 def ratios(rows: list[dict]) -> str:
-    by = {(r["case"], r["impl"], r["param"], r["sampler"], r["run"]): r for r in rows}
+    """Per-seed ratios of ESS/s, then their median (and range when several seeds ran)."""
+    by = {(*_cell(r), r.get("seed", 1)): r for r in rows}
     out = ["| model | ESS/s fh / hand-written | ESS/s auto / the other param. | ESS/s fh / brms |"]
     out.append("|---|---|---|---|")
+
+    def fmt(values: list[float], suffix: str = "") -> str:
+        if not values:
+            return "-"
+        text = f"{_median(values):.2f}"
+        if len(values) > 1:
+            text += f" ({min(values):.2f}-{max(values):.2f}, {len(values)} seeds)"
+        return text + suffix
+
     for case in CASES:
-        fh = by.get((case, "fh", "auto", "pymc", "warm"))
-        if fh is None:
+        fhs = {k[-1]: r for k, r in by.items() if k[:-1] == (case, "fh", "auto", "pymc", "warm")}
+        if not fhs:
             continue
-        hand = by.get((case, "pymc", "auto", "pymc", "warm"))
-        other = "c" if fh["chosen"].endswith(":nc") else "nc"
-        nc = by.get((case, "fh", other, "pymc", "warm"))
+        some = next(iter(fhs.values()))
+        other = "c" if some["chosen"].endswith(":nc") else "nc"
+        hand, alt = [], []
+        for seed, fh in fhs.items():
+            h = by.get((case, "pymc", "auto", "pymc", "warm", seed))
+            a = by.get((case, "fh", other, "pymc", "warm", seed))
+            if h:
+                hand.append(fh["ess_per_s"] / h["ess_per_s"])
+            if a:
+                alt.append(fh["ess_per_s"] / a["ess_per_s"])
         brms = brms_row(case)
+        best = _median([r["ess_per_s"] for r in fhs.values()])
         cells = [
-            f"{fh['ess_per_s'] / hand['ess_per_s']:.2f}" if hand else "-",
-            f"{fh['ess_per_s'] / nc['ess_per_s']:.2f} (vs {other})" if nc else "-",
-            f"{fh['ess_per_s'] / brms['ess_per_s']:.1f}" if brms else "-",
+            fmt(hand),
+            fmt(alt, f" (vs {other})"),
+            f"{best / brms['ess_per_s']:.1f}" if brms else "-",
         ]
         out.append(f"| {case} | " + " | ".join(cells) + " |")
     return "\n".join(out)
@@ -135,7 +185,7 @@ def latest(settings: dict) -> list[dict]:
         r = json.loads(line)
         if any(r.get(k) != v for k, v in settings.items()):
             continue
-        rows[(r["case"], r["impl"], r["param"], r["sampler"], r["run"])] = r
+        rows[(*_cell(r), r.get("seed", 1))] = r
     order = {c: i for i, c in enumerate(CASES)}
     return sorted(rows.values(), key=lambda r: (order[r["case"]], r["run"] != "cold"))
 
@@ -151,11 +201,14 @@ def main(argv=None) -> None:
     ap.add_argument("--tune", type=int, default=1000)
     ap.add_argument("--chains", type=int, default=4)
     ap.add_argument("--target-accept", type=float, default=None)
+    ap.add_argument("--seeds", default="1", help="comma-separated seeds; medians over them")
+    ap.add_argument("--params", default="auto,nc,c", help="parameterizations to run")
     ap.add_argument("--report", action="store_true", help="only print the table of stored runs")
     args = ap.parse_args(argv)
     if args.quick:
         args.draws, args.tune, args.chains = 300, 300, 2
     models = [m for m in args.models.split(",") if m]
+    seeds = [int(x) for x in args.seeds.split(",") if x]
     unknown = set(models) - set(CASES)
     if unknown:
         ap.error(f"unknown models {sorted(unknown)}; choose from {list(CASES)}")
@@ -165,20 +218,26 @@ def main(argv=None) -> None:
     settings["target_accept"] = args.target_accept
     if not args.report:
         CACHE.mkdir(parents=True, exist_ok=True)
-        for cell in PLAN:
-            if cell[0] not in models or cell[1] not in impls or cell[3] not in samplers:
-                continue
-            if cell[0] in cold and cell[2] == "auto":
-                with tempfile.TemporaryDirectory(prefix="fh-cold-") as tmp:
-                    run_cell(cell, args, Path(tmp), "cold")
-            run_cell(cell, args, CACHE, "warm")
-    rows = [r for r in latest(settings) if r["case"] in models]
-    text = table(rows) + "\n\n" + ratios(rows)
+        params = set(args.params.split(","))
+        for seed in seeds:
+            for cell in PLAN:
+                if cell[0] not in models or cell[1] not in impls or cell[3] not in samplers:
+                    continue
+                if cell[2] not in params:
+                    continue
+                if cell[0] in cold and cell[2] == "auto":
+                    with tempfile.TemporaryDirectory(prefix="fh-cold-") as tmp:
+                        run_cell(cell, args, Path(tmp), "cold", seed)
+                run_cell(cell, args, CACHE, "warm", seed)
+    rows = [r for r in latest(settings) if r["case"] in models and r.get("seed", 1) in seeds]
+    text = table(aggregate(rows)) + "\n\n" + ratios(rows)
     print(text)
     RESULTS.mkdir(exist_ok=True)
     tag = f"{args.chains}x{args.draws}+{args.tune}"
     if args.target_accept:
         tag += f"_ta{args.target_accept:g}"
+    if seeds != [1]:
+        tag += "_seeds" + "-".join(map(str, seeds))
     (RESULTS / f"table_{tag}.md").write_text(text + "\n")
     (RESULTS / f"table_{tag}.json").write_text(json.dumps(rows, indent=1) + "\n")
 
