@@ -149,6 +149,13 @@ def test_fit_passes_options_through(capsys, sleep_csv, monkeypatch):
     assert seen["noncentered"] is False and seen["correlated"] is False
     assert (seen["draws"], seen["tune"], seen["chains"], seen["seed"]) == (20, 20, 1, 3)
     assert seen["target_accept"] == 0.9 and seen["ci_prob"] == 0.9
+    # the parameterization: auto unless asked, and the two flags exclude each other
+    assert cli.main(["fit", str(sleep_csv), SLEEP_FORMULA, *QUICK]) == 0
+    assert seen["noncentered"] == "auto"
+    assert cli.main(["fit", str(sleep_csv), SLEEP_FORMULA, "--noncentered", *QUICK]) == 0
+    assert seen["noncentered"] is True
+    with pytest.raises(SystemExit):
+        cli.main(["fit", str(sleep_csv), SLEEP_FORMULA, "--centered", "--noncentered"])
 
 
 def test_bundled_name_works_as_data(capsys, monkeypatch):
