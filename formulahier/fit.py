@@ -308,6 +308,7 @@ class Fit(FitTools):
     def _header(self) -> dict:
         return {
             "formula": self.spec.formula,
+            "dpars": [text for _, text in self.spec.dpars],
             "family": self.model.family.name,
             "link": {k: v.name for k, v in self.model.family.link.items()},
             "nobs": self.nobs,

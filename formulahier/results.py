@@ -84,16 +84,39 @@ class PosteriorView:
         self.parent = bmb_model.parameters[bmb_model.family.likelihood.parent]
 
     # ---- draws of each row -------------------------------------------------------------
+    def _dpars(self) -> list:
+        """Components with their own formula besides the parent (brms ``bf(..., sigma ~ x)``)."""
+        parent = self.bmb_model.family.likelihood.parent
+        return [c for n, c in self.bmb_model.distributional_components.items() if n != parent]
+
     def population_draws(self) -> dict[str, xr.DataArray]:
-        """Population-level effects, keyed ``Intercept``, ``TEMP``, ``f[b]``."""
+        """Population-level effects, keyed ``Intercept``, ``TEMP``, ``f[b]``.
+
+        Those of distributional formulas follow under Bambi's (and brms's) names,
+        ``sigma_Intercept``.
+        """
         rows = {}
-        names = []
-        if self.parent.intercept_term is not None:
-            names.append(get_aliased_name(self.parent.intercept_term))
-        names += [get_aliased_name(t) for t in self.parent.common_terms.values()]
-        for name in names:
-            rows.update(self._expand(name, self.posterior[name]))
+        for comp in [self.parent, *self._dpars()]:
+            names = []
+            if comp.intercept_term is not None:
+                names.append(get_aliased_name(comp.intercept_term))
+            names += [get_aliased_name(t) for t in comp.common_terms.values()]
+            for name in names:
+                if name in self.posterior:
+                    rows.update(self._expand(name, self.posterior[name]))
         return rows
+
+    def _dpar_group_terms(self, factor: str) -> dict:
+        """Group terms of distributional formulas on ``factor``: label -> posterior name."""
+        out = {}
+        for comp in self._dpars():
+            prefix = comp.prefix if getattr(comp, "prefix", None) else comp.name
+            for key, term in comp.group_specific_terms.items():
+                expr, _, fac = key.partition("|")
+                if fac == factor:
+                    label = f"{prefix}_{'Intercept' if expr == '1' else expr}"
+                    out[label] = f"{get_aliased_name(term)}_sigma"
+        return out
 
     def _expand(self, name: str, da: xr.DataArray) -> dict[str, xr.DataArray]:
         extra = [d for d in da.dims if d not in SAMPLE_DIMS]
@@ -108,8 +131,11 @@ class PosteriorView:
         return out
 
     def factors(self) -> list[str]:
-        """Grouping factors in formula order."""
-        return list(dict.fromkeys(b.block.factor for b in self.blocks))
+        """Grouping factors in formula order (those of distributional formulas last)."""
+        names = [b.block.factor for b in self.blocks]
+        for comp in self._dpars():
+            names += [k.partition("|")[2] for k in comp.group_specific_terms]
+        return list(dict.fromkeys(names))
 
     def levels(self) -> dict[str, int]:
         """Number of levels per grouping factor."""
@@ -117,6 +143,9 @@ class PosteriorView:
         for info in self.blocks:
             term = next(iter(info.terms.values()))
             out[info.block.factor] = len(term.groups)
+        for comp in self._dpars():
+            for key, term in comp.group_specific_terms.items():
+                out.setdefault(key.partition("|")[2], len(term.groups))
         return out
 
     def group_draws(self, factor: str) -> dict[str, xr.DataArray]:
@@ -140,6 +169,9 @@ class PosteriorView:
                 for i in range(len(labels)):
                     for j in range(i + 1, len(labels)):
                         cors[f"cor({labels[i]},{labels[j]})"] = corr.isel({dim_a: j, dim_b: i})
+        for label, name in self._dpar_group_terms(factor).items():
+            if name in self.posterior and self.posterior[name].ndim == 2:
+                sds[f"sd({label})"] = self.posterior[name]
         return {**sds, **cors}
 
     def family_draws(self) -> dict[str, xr.DataArray]:
@@ -258,6 +290,7 @@ class Summary:
             f" Family: {h['family']}",
             f"  Links: {links}",
             f"Formula: {h['formula']}",
+            *(f"         {text}" for text in h.get("dpars", [])),
             f"   Data: {h['nobs']} observations",
             f"  Draws: {s['chains']} chains x {s['draws']} draws (warm-up {s['tune']}); "
             f"sampler {s['sampler']}, {h['seconds']:.1f} s",

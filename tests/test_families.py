@@ -310,6 +310,29 @@ def test_bf_sigma_formula(data):
     assert m.spec.dpars == (("sigma", "sigma ~ z + (1 | g)"),)
 
 
+def test_bf_results_show_the_auxiliary_formula(data, mock_sampling):
+    """As brms: sigma_Intercept, sigma_z among population effects, sd(sigma_Intercept) under ~g,
+    the sigma formula under the main one; numbers are those of Bambi's variables."""
+    f = fh.fit(
+        fh.bf("y ~ x + (x | g)", sigma="~ z + (1 | g)"),
+        data,
+        draws=20,
+        chains=2,
+        seed=1,
+        progressbar=False,
+    )
+    fe = f.fixef()
+    assert list(fe.index) == ["Intercept", "x", "sigma_Intercept", "sigma_z"]
+    post = f.idata["posterior"]
+    assert fe.loc["sigma_z", "estimate"] == pytest.approx(float(post["sigma_z"].mean()))
+    group = f.summary().group["g"]
+    assert "sd(sigma_Intercept)" in group.index and "cor(Intercept,x)" in group.index
+    sd = float(post["sigma_1|g_sigma"].mean())
+    assert group.loc["sd(sigma_Intercept)", "estimate"] == pytest.approx(sd)
+    assert "         sigma ~ z + (1 | g)" in str(f)
+    assert "sigma_Intercept" in f.varcorr()["var1"].tolist()
+
+
 def test_bf_with_named_lhs_and_double_bar(data):
     m = fh.model(fh.bf("y ~ x + (1 | g)", sigma="sigma ~ x + (x || g)"), data)
     assert set(m.bambi.components["sigma"].group_specific_terms) == {"1|g", "x|g"}
