@@ -235,6 +235,13 @@ class Model:
         posterior = idata["posterior"].to_dataset()
         idata["posterior"] = posterior.drop_vars([v for v in drop if v in posterior])
         settings = {"sampler": key, "draws": draws, "tune": tune, "chains": chains, "seed": seed}
+        # plain-valued sampler options (target_accept, max_treedepth, ...): kept by update()
+        # and saved with the fit; "cores" depends on the machine and is not kept
+        settings["sampler_kwargs"] = {
+            k: v
+            for k, v in sampler_kwargs.items()
+            if k != "cores" and isinstance(v, (bool, int, float, str))
+        }
         return Fit(self, idata, settings, seconds)
 
     def __repr__(self) -> str:

@@ -271,7 +271,7 @@ class FitTools:
             new_formula = update_formula(self.spec.formula, formula)
         model_options = dict(self.fh_model.options)
         sample = {k: v for k, v in self.settings.items() if k in _SAMPLER_KEYS}
-        extra = {}
+        extra = dict(self.settings.get("sampler_kwargs", {}))  # target_accept=..., kept
         for key, value in options.items():
             if key in model_options:
                 model_options[key] = value

@@ -227,6 +227,25 @@ def test_update_formula():
         update_formula(old, ". ~ . - w")
 
 
+def test_update_keeps_options_and_sampler_settings(sleepstudy, mock_sampling):
+    first = fh.fit(
+        "Reaction ~ Days + (Days | Subject)",
+        sleepstudy,
+        draws=20,
+        chains=2,
+        seed=3,
+        progressbar=False,
+        target_accept=0.95,
+        lkj_eta=3.0,
+    )
+    assert first.settings["sampler_kwargs"] == {"target_accept": 0.95}
+    second = first.update(". ~ . - (Days | Subject) + (1 | Subject)", draws=10)
+    assert second.spec.formula == "Reaction ~ Days + (1 | Subject)"
+    assert second.settings["sampler_kwargs"] == {"target_accept": 0.95}
+    assert (second.settings["draws"], second.settings["chains"]) == (10, 2)
+    assert second.fh_model.options["lkj_eta"] == 3.0
+
+
 def test_categorical_block_and_nested_factor_match_bambi(mock_sampling):
     """(f | g) has one column per level of f; (1 | g:h) has the factor g:h."""
     rng = np.random.default_rng(0)
