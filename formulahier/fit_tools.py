@@ -18,6 +18,7 @@ from . import io as _io
 from . import plots as _plots
 from . import predict as _predict
 from .errors import FormulaError, FormulahierError
+from .formula import _split_additive
 
 __all__ = ["FitTools", "update_formula"]
 
@@ -57,22 +58,8 @@ def _norm(term: str) -> str:
 
 
 def _split_terms(rhs: str) -> list[tuple[str, str]]:
-    """Split at top-level ``+``/``-`` into (sign, term)."""
-    out, depth, current, sign = [], 0, "", "+"
-    for ch in rhs:
-        if ch in "([":
-            depth += 1
-        elif ch in ")]":
-            depth -= 1
-        if ch in "+-" and depth == 0:
-            if current.strip():
-                out.append((sign, current.strip()))
-            sign, current = ch, ""
-        else:
-            current += ch
-    if current.strip():
-        out.append((sign, current.strip()))
-    return out
+    """Split at top-level ``+``/``-`` into (sign, term), with the formula layer's scanner."""
+    return [(sign, piece) for sign, piece, _ in _split_additive(rhs, 0, rhs)]
 
 
 class FitTools:

@@ -36,7 +36,7 @@ def level_labels(frame: pd.DataFrame, factor: str) -> np.ndarray:
 
 
 def _component(bmodel):
-    return bmodel.components[bmodel.family.likelihood.parent]
+    return bmodel.parameters[bmodel.family.likelihood.parent]
 
 
 def _stacked(posterior: xr.Dataset, name: str) -> np.ndarray:

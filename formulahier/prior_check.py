@@ -93,7 +93,7 @@ def prior_table(bambi_model, lkj_eta: float, lkj_eta_groups: Mapping[str, float]
     resolved = resolved or Resolved()
     dict_priors = dict(dict_priors or {})
     parent = bambi_model.family.likelihood.parent
-    comp = bambi_model.components[parent]
+    comp = bambi_model.parameters[parent]
     rows = []
 
     def source(key, target=None):
@@ -136,7 +136,7 @@ def prior_table(bambi_model, lkj_eta: float, lkj_eta_groups: Mapping[str, float]
         elif slot.cls in ("Intercept", "b"):
             value = comp.terms[slot.target].prior
         else:
-            value = bambi_model.components[slot.target].prior
+            value = bambi_model.parameters[slot.target].prior
         rows.append([brms_text(value), slot.cls, slot.coef, slot.group,
                      source(key, slot.target), pymc_text(value), slot.parameter])  # fmt: skip
     columns = ["prior", "class", "coef", "group", "source", "pymc", "parameter"]

@@ -266,7 +266,7 @@ def _family_support(prior: Any) -> str:
 
 def _slots(bambi_model) -> list[_Slot]:
     parent = bambi_model.family.likelihood.parent
-    comp = bambi_model.components[parent]
+    comp = bambi_model.parameters[parent]
     slots = []
     if comp.intercept_term is not None:
         name = comp.intercept_term.name
