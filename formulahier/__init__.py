@@ -13,6 +13,7 @@ from .errors import (
     FormulaError,
     FormulahierError,
     FormulahierWarning,
+    MemoryLimitError,
     PriorError,
     SamplerError,
 )
@@ -32,6 +33,7 @@ __all__ = [
     "Fit",
     "FormulaError",
     "FormulahierError",
+    "MemoryLimitError",
     "FormulahierWarning",
     "GroupBlock",
     "Model",

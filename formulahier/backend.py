@@ -1,30 +1,36 @@
-"""How a model is built: correlated and hierarchically centered blocks inside Bambi's PyMC model.
+"""The seam to Bambi's internals: build the PyMC model with group-level blocks from integer codes.
 
-Bambi builds every group-specific term on its own (``u ~ Normal(0, sigma)``). We keep Bambi's
-model, its priors, names and dims, and replace only the construction of the terms that belong to
-a block needing more than that:
+This is the one module that knows Bambi's private structure (its PyMC backend, components,
+prior scaler and term builder); a Bambi upgrade means checking this file.
 
+Bambi is given the *population-level* part of the model only (response, family, population
+terms, distributional ``bf()`` formulas): it never sees the bar terms of the main formula, so
+formulae never builds its rows x levels indicator matrices. Every group-level block of the main
+formula is built here from :class:`formulahier.groups.BlockData` (integer level codes and the
+block's columns), and the linear predictor gets ``sum_k u[codes, k] * X[:, k]``:
+
+* an independent, non-centered block is built by Bambi's own term builder (its
+  ``x|g_offset``, ``x|g_sigma``, ``x|g`` variables), one term at a time;
 * a correlated block (lme4's ``(x | g)``) with two or more columns gets
   ``R = L_R L_R^T ~ LKJ(eta)``, ``L = diag(sigma) L_R`` and, non-centered, ``u = (L z)^T`` with
   ``z ~ Normal(0, 1)``; centered, ``beta_j ~ MvNormal(b, L L^T)`` and ``u = beta - b``;
 * an independent block asked to be centered gets ``beta_j ~ Normal(b, sigma)``, ``u = beta - b``.
 
-Here ``b`` holds the population-level effects of the same terms (the intercept un-centered for
-Bambi's centering of common predictors, slopes whose population term matches, zero elsewhere),
-so the sampler sees the group coefficients themselves, not deviations that trade off with ``b``.
-
-The per-effect standard deviations keep Bambi's own hyperpriors and names (``1|g_sigma``); each
-term's deviations stay a named variable (``TEMP|station``) with Bambi's dims, so Bambi's
-``predict`` and ``interpret`` keep working. Correlations are stored as ``{factor}_corr`` with dims
+``b`` holds the population-level effects of the same terms (the intercept un-centered for
+Bambi's centering of common predictors), so the sampler sees the group coefficients
+themselves. Names and dims are Bambi's: ``TEMP|station`` over ``station__factor_dim``, its sd
+``TEMP|station_sigma``; correlations are ``{factor}_corr`` with dims
 ``({factor}_corr__effect, {factor}_corr__effect_bis)``.
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from collections.abc import Mapping
+from typing import Any
 
 import bambi as bmb
 import numpy as np
+import pandas as pd
 import pymc as pm
 import pytensor.tensor as pt
 from bambi.backend import PyMCModel
@@ -34,16 +40,18 @@ from bambi.backend.model_components import (
     ResponseComponent,
 )
 from bambi.backend.terms import GroupSpecificTerm
-from bambi.backend.utils import noncentered_default_for
 from bambi.families.multivariate import MultivariateFamily
 from bambi.families.univariate import Categorical
 from bambi.priors import Prior
 from bambi.utils import get_aliased_name
 
-from .errors import FormulahierError, PriorError
-from .spec import GroupBlock, ModelSpec
+from .errors import FormulaError, PriorError
+from .groups import BlockData, Column, GroupTerm, block_data
+from .spec import ModelSpec
 
-__all__ = ["BlockInfo", "Column", "HierModel", "corr_name"]
+__all__ = ["BlockInfo", "Column", "HierModel", "corr_name", "split_group_priors"]
+
+_VECTOR_FAMILIES = (MultivariateFamily, Categorical)  # group effects with a response dim
 
 
 def corr_name(factor: str, index: int = 0) -> str:
@@ -51,69 +59,38 @@ def corr_name(factor: str, index: int = 0) -> str:
     return f"{factor}_corr" if index == 0 else f"{factor}_corr_{index + 1}"
 
 
-class Column(NamedTuple):
-    """One effect column of a block: its Bambi term, label, and level of a multi-column term."""
-
-    term: str
-    label: str
-    level: str | None = None
-    index: int | None = None  # position of ``level`` within the term's columns
-
-
 class BlockInfo:
-    """A block as built: its spec, its Bambi terms, column labels and variable names."""
+    """A block as built: its data (codes, columns, terms) and its variable names."""
 
-    def __init__(self, block: GroupBlock, terms: dict, name: str, corr: str | None):
-        self.block = block
-        self.terms = terms  # Bambi term name -> bambi.terms.GroupSpecificTerm
+    def __init__(self, data: BlockData, name: str, corr: str | None):
+        self.data = data
+        self.block = data.block
+        self.terms: dict[str, GroupTerm] = data.terms
+        self.columns: list[Column] = data.columns
         self.name = name  # unique label used for auxiliary variables
         self.corr = corr  # name of the correlation variable, or None
-        self.columns: list[Column] = []
-        for (tname, term), label in zip(terms.items(), block.labels, strict=True):
-            levels = _expr_levels(term)
-            if levels is None:
-                self.columns.append(Column(tname, label))
-            else:
-                self.columns.extend(
-                    Column(tname, f"{label}[{lv}]", lv, i) for i, lv in enumerate(levels)
-                )
 
     @property
     def labels(self) -> list[str]:
         """One label per column, as in ``sd(...)`` and ``cor(...)`` rows."""
-        return [c.label for c in self.columns]
+        return self.data.labels
 
     @property
     def size(self) -> int:
         """Number of columns (effects) in the block."""
-        return len(self.columns)
+        return self.data.size
 
     @property
     def custom(self) -> bool:
-        """Whether this layer builds the block (else Bambi builds its terms unchanged)."""
+        """Whether the block needs more than Bambi's independent non-centered terms."""
         return self.corr is not None or not self.block.noncentered
 
 
-def _expr_levels(term) -> list[str] | None:
-    for key, values in term.coords.items():
-        if key.endswith("__expr_dim"):
-            return [str(v) for v in values]
-    return None
-
-
-def plan_blocks(spec: ModelSpec, bmb_model: bmb.Model) -> list[BlockInfo]:
-    """Match each spec block with Bambi's terms and decide what this layer builds."""
-    terms = bmb_model.parameters[bmb_model.family.likelihood.parent].group_specific_terms
+def plan_blocks(spec: ModelSpec, frame: pd.DataFrame) -> list[BlockInfo]:
+    """Evaluate each block on the data and name its variables."""
     infos, per_factor = [], {}
     for k, block in enumerate(spec.blocks):
-        missing = [n for n in block.bambi_terms if n not in terms]
-        if missing:  # a disagreement between our parser and formulae: fail loudly
-            raise FormulahierError(
-                f"Internal error: Bambi did not create the terms {missing} for {block.source}; "
-                f"it has {sorted(terms)}. Please report this formula."
-            )
-        block_terms = {n: terms[n] for n in block.bambi_terms}
-        info = BlockInfo(block, block_terms, name=f"{block.factor}__block{k}", corr=None)
+        info = BlockInfo(block_data(block, frame), name=f"{block.factor}__block{k}", corr=None)
         if block.correlated and info.size >= 2:
             index = per_factor.get(block.factor, 0)
             per_factor[block.factor] = index + 1
@@ -122,30 +99,93 @@ def plan_blocks(spec: ModelSpec, bmb_model: bmb.Model) -> list[BlockInfo]:
     return infos
 
 
+def split_group_priors(
+    priors: Mapping[str, Any] | None, group_terms: set[str]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Split a Bambi-style priors dict into (Bambi's part, group-level part)."""
+    bambi_part, group_part = {}, {}
+    for key, value in dict(priors or {}).items():
+        if key in group_terms or key == "group_specific":
+            group_part[key] = value
+        else:
+            bambi_part[key] = value
+    return bambi_part, group_part
+
+
 class HierModel(bmb.Model):
-    """A Bambi model whose backend builds correlated / centered group-level blocks.
+    """A Bambi model of the population part, plus this layer's group-level blocks.
 
     Parameters
     ----------
     spec : ModelSpec
         What the model is.
-    *args, **kwargs
+    data : pandas.DataFrame
+        The cleaned data (grouping columns as ordered categoricals).
+    formula : str or bambi.Formula
+        What Bambi is given: the population formula (and ``bf()`` formulas).
+    priors : dict, optional
+        Bambi-style priors; keys naming group-level terms (``"1|g"``) or ``"group_specific"``
+        set those terms' priors here, the rest go to Bambi.
+    **kwargs
         Passed to :class:`bambi.Model`.
 
     """
 
-    def __init__(self, spec: ModelSpec, *args, **kwargs):
-        super().__init__(*args, **kwargs)
+    def __init__(self, spec: ModelSpec, data: pd.DataFrame, formula, *, priors=None, **kwargs):
         self.fh_spec = spec
-        self.fh_blocks = plan_blocks(spec, self)
-        _release_dense_indicators(self)
-        if any(b.custom for b in self.fh_blocks) and isinstance(
-            self.family, (MultivariateFamily, Categorical)
-        ):
-            raise FormulahierError(
-                f"Correlated or centered group-level blocks are not available for the "
-                f"'{self.family.name}' family; pass correlated=False, noncentered=True."
+        self.fh_blocks = plan_blocks(spec, data)
+        names = {n for info in self.fh_blocks for n in info.terms}
+        bambi_priors, group_priors = split_group_priors(priors, names)
+        super().__init__(formula, data, priors=bambi_priors or None, **kwargs)
+        if self.fh_blocks and isinstance(self.family, _VECTOR_FAMILIES):
+            raise FormulaError(
+                f"Group-level terms of the main formula are not available for the "
+                f"'{self.family.name}' family; fit it with Bambi directly."
             )
+        self._set_default_group_priors()
+        self.set_group_priors(group_priors)
+
+    @property
+    def fh_terms(self) -> dict[str, GroupTerm]:
+        """Every group-level term of the main formula, by Bambi name."""
+        return {n: t for info in self.fh_blocks for n, t in info.terms.items()}
+
+    def _set_default_group_priors(self) -> None:
+        """Bambi's default ``Normal(0, HalfNormal(s))``, ``s`` scaled to the data as Bambi does."""
+        scaler = getattr(self, "scaler", None)
+        for info in self.fh_blocks:
+            start = 0
+            for term in info.terms.values():
+                cols = info.data.X[:, start : start + term.width]
+                start += term.width
+                if term.expr == "1":
+                    sigma = scaler.get_intercept_stats()[1] if scaler else 1.0
+                elif scaler is not None:
+                    sigma = np.array([scaler.get_slope_sigma(c) for c in cols.T])
+                else:
+                    sigma = np.ones(term.width)
+                sigma = np.squeeze(np.atleast_1d(np.asarray(sigma, dtype=float)))
+                sigma = float(sigma) if sigma.ndim == 0 else sigma
+                term.prior = Prior("Normal", mu=0, sigma=Prior("HalfNormal", sigma=sigma))
+
+    def set_group_priors(self, priors: Mapping[str, Any]) -> None:
+        """Set priors of group-level terms (by Bambi name, or ``"group_specific"`` for all)."""
+        terms = self.fh_terms
+        common = priors.get("group_specific")
+        for name, term in terms.items():
+            value = priors.get(name, common)
+            if value is None:
+                continue
+            if not isinstance(value, Prior) or not any(
+                isinstance(a, Prior) for a in value.args.values()
+            ):
+                raise PriorError(
+                    f"The prior of the group-level term '{name}' must be a bmb.Prior with a "
+                    f"hyperprior, e.g. bmb.Prior('Normal', mu=0, sigma=bmb.Prior('HalfNormal', "
+                    f"sigma=1)); got {value!r}."
+                )
+            term.prior = value
+        self.built = False
 
     def build(self):
         """Build the PyMC model (Bambi's, with this layer's blocks)."""
@@ -162,7 +202,8 @@ class _Backend(PyMCModel):
         self.lkj_eta = lkj_eta
 
     def build(self, spec):
-        # Bambi's PyMCModel.build, with our component class for the parent parameter.
+        # Bambi's PyMCModel.build, with our component class for the parent parameter: the only
+        # place where the group-level terms of the main formula can join Bambi's linear predictor.
         self.model = pm.Model()
         self.components = {}
         for name, values in spec.response_term.coords.items():
@@ -188,36 +229,33 @@ class _Backend(PyMCModel):
 class _Component(DistributionalComponent):
     def __init__(self, component, blocks: list[BlockInfo], lkj_eta: dict[str, float]):
         super().__init__(component)
-        self.fh_blocks = [b for b in blocks if b.custom]
+        self.fh_blocks = blocks
         self.lkj_eta = lkj_eta
 
     def build_group_specific_terms(self, pymc_backend, bmb_model):
-        if not self.fh_blocks:
-            return super().build_group_specific_terms(pymc_backend, bmb_model)
+        super().build_group_specific_terms(pymc_backend, bmb_model)  # none in the main formula
         model = pymc_backend.model
-        coefs = {}
         for info in self.fh_blocks:
-            coefs.update(self._build_block(info, model, bmb_model))
-        noncentered = noncentered_default_for(bmb_model, self.component.name)
-        contribution = 0
-        for name, term in self.component.group_specific_terms.items():
-            if name in coefs:
-                coef = coefs[name]
-            else:
-                bterm = GroupSpecificTerm(term, noncentered)
-                _add_coords(model, bterm.coords)
-                coef = bterm.build(bmb_model)
-            value = coef[term.group_index] * term.predictor
-            contribution += value.sum(axis=1) if term.predictor.ndim > 1 else value
-        self.output += contribution
+            for term in info.terms.values():
+                _add_coords(model, term.coords)
+            if info.custom:
+                u = self._build_block(info, model, bmb_model)
+            else:  # Bambi's own term builder, one term at a time
+                u = pt.concatenate(
+                    [
+                        pt.reshape(GroupSpecificTerm(t, True).build(bmb_model), (-1, t.width))
+                        for t in info.terms.values()
+                    ],
+                    axis=1,
+                )
+            codes = pt.as_tensor_variable(info.data.codes)
+            X = pt.as_tensor_variable(info.data.X)
+            self.output += (u[codes] * X).sum(axis=1)  # the gather: no rows x levels object
 
-    def _build_block(self, info: BlockInfo, model, bmb_model) -> dict:
-        sigmas, factor_dim = [], None
+    def _sigmas(self, info: BlockInfo, model):
+        sigmas = []
         for tname, term in info.terms.items():
             bterm = GroupSpecificTerm(term, True)
-            _add_coords(model, bterm.coords)
-            dims = list(bterm.coords)
-            factor_dim = dims[0]
             prior = term.prior
             if not (isinstance(prior, Prior) and prior.name == "Normal" and "sigma" in prior.args):
                 raise PriorError(
@@ -226,16 +264,18 @@ class _Component(DistributionalComponent):
                     "sd instead, or pass correlated=False for this factor."
                 )
             sigma = prior.args["sigma"]
-            hyper_dims = [d for d in dims if not d.endswith("__factor_dim")] or None
+            hyper_dims = [term.expr_dim] if term.expr_dim else None
             if isinstance(sigma, Prior):
-                sigma = bterm.build_distribution(sigma, f"{bterm.name}_sigma", dims=hyper_dims)
-            sigmas.append(
-                pt.atleast_1d(pt.as_tensor_variable(sigma))
-                * np.ones(1 if hyper_dims is None else len(model.coords[hyper_dims[0]]))
-            )
-        sigma = pt.concatenate(sigmas)
+                sigma = bterm.build_distribution(sigma, f"{tname}_sigma", dims=hyper_dims)
+            sigmas.append(pt.atleast_1d(pt.as_tensor_variable(sigma)) * np.ones(term.width))
+        return pt.concatenate(sigmas)
+
+    def _build_block(self, info: BlockInfo, model, bmb_model):
+        sigma = self._sigmas(info, model)
+        factor_dim = next(iter(info.terms.values())).factor_dim
         effect_dim = f"{info.name}__effect"
         model.add_coords({effect_dim: info.labels})
+        chol = None
         if info.corr:
             dim_a, dim_b = f"{info.corr}__effect", f"{info.corr}__effect_bis"
             model.add_coords({dim_a: info.labels, dim_b: info.labels})
@@ -243,8 +283,6 @@ class _Component(DistributionalComponent):
             chol_corr = pm.LKJCorr(f"{info.corr}_chol", n=info.size, eta=eta)
             pm.Deterministic(info.corr, chol_corr @ chol_corr.T, dims=(dim_a, dim_b))
             chol = sigma[:, None] * chol_corr
-        else:
-            chol = None
         if info.block.noncentered:
             z = pm.Normal(f"{info.name}_z_offset", 0.0, 1.0, dims=(effect_dim, factor_dim))
             u = (pt.dot(chol, z) if chol is not None else sigma[:, None] * z).T
@@ -256,14 +294,12 @@ class _Component(DistributionalComponent):
             else:
                 beta = pm.Normal(beta_name, mu=mean, sigma=sigma, dims=(factor_dim, effect_dim))
             u = beta - mean
-        out, start = {}, 0
+        start = 0
         for tname, term in info.terms.items():
-            dims = list(GroupSpecificTerm(term, True).coords)
-            width = 1 if term.predictor.ndim == 1 else term.predictor.shape[1]
-            value = u[:, start] if term.predictor.ndim == 1 else u[:, start : start + width]
-            out[tname] = pm.Deterministic(tname, value, dims=dims)
-            start += width
-        return out
+            value = u[:, start] if term.levels is None else u[:, start : start + term.width]
+            pm.Deterministic(tname, value, dims=tuple(term.coords))
+            start += term.width
+        return u
 
     def _population_means(self, info: BlockInfo, model, bmb_model):
         """Population-level effects matching the block's columns (zero where none match)."""
@@ -279,7 +315,8 @@ class _Component(DistributionalComponent):
                 )
                 intercept = intercept - pt.dot(xbar, coefs)
         means = []
-        for tname, _, level, _ in info.columns:
+        for column in info.columns:
+            tname, level = column.term, column.level
             expr = tname.split("|")[0]
             if expr == "1":
                 means.append(intercept)
@@ -295,22 +332,6 @@ class _Component(DistributionalComponent):
                     value = pt.atleast_1d(var)[levels.index(level)]
             means.append(value)
         return pt.stack(means)
-
-
-def _release_dense_indicators(bmb_model) -> None:
-    """Free formulae's dense level-indicator matrices (rows x levels) of group-specific terms.
-
-    Bambi keeps only ``group_index`` from them; with 70,000 rows and 3,000 levels one of them
-    holds 1.7 GB for the life of the model. New data re-evaluates the factor, not this array.
-    """
-    for component in bmb_model.distributional_components.values():
-        for term in getattr(component, "group_specific_terms", {}).values():
-            factor = term.term.factor
-            if isinstance(getattr(factor, "data", None), np.ndarray):
-                factor.data = None
-            for part in getattr(factor, "components", []):  # categorical variables' dummies
-                if isinstance(getattr(part, "value", None), np.ndarray) and part.value.ndim == 2:
-                    part.value = None
 
 
 def _add_coords(model, coords: dict) -> None:

@@ -6,15 +6,17 @@ Works on anything with ``.model`` (the Bambi model) and ``.idata`` (its DataTree
 
 from __future__ import annotations
 
+import os
 import warnings
 from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
+import xarray as xr
 
-from .errors import FormulahierError, FormulahierWarning
+from .errors import FormulahierError, FormulahierWarning, MemoryLimitError
 
-__all__ = ["compare", "ensure_log_likelihood", "loo"]
+__all__ = ["check_log_likelihood_memory", "compare", "ensure_log_likelihood", "loo"]
 
 _ADVICE = (
     "PSIS-LOO is unreliable for these observations (often points with much influence, or "
@@ -25,8 +27,40 @@ _ADVICE = (
 )
 
 
-def ensure_log_likelihood(fitted) -> str:
+def _memory_budget() -> int | None:
+    """Bytes one pointwise log-likelihood may take: a quarter of the machine's memory."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 4
+    except (ValueError, OSError, AttributeError):  # not a POSIX system: no check
+        return None
+
+
+def check_log_likelihood_memory(n_draws: int, nobs: int, thin: int = 1) -> None:
+    """Refuse, with advice, a log-likelihood that would not fit in memory.
+
+    The pointwise log-likelihood is ``draws x observations`` doubles; computing it holds the
+    predicted means beside it, and PSIS-LOO makes working copies (about 3x in all).
+    """
+    budget = _memory_budget()
+    kept = -(-n_draws // thin)
+    need = 3 * kept * nobs * 8
+    if budget is None or need <= budget:
+        return
+    suggest = max(thin + 1, -(-need // budget) * thin)
+    raise MemoryLimitError(
+        f"PSIS-LOO needs the pointwise log-likelihood of {nobs:,} observations x {kept:,} "
+        f"draws: about {need / 1e9:.1f} GB with working copies, more than the "
+        f"{budget / 1e9:.1f} GB allowed here (a quarter of this machine's memory). Pass "
+        f"thin={suggest} to use every {suggest}th posterior draw "
+        f"({-(-n_draws // suggest):,} draws remain; PSIS-LOO is reliable with a few hundred)."
+    )
+
+
+def ensure_log_likelihood(fitted, thin: int = 1) -> str:
     """Add the pointwise log-likelihood group to ``fitted.idata`` if missing.
+
+    With ``thin > 1`` only every ``thin``-th posterior draw is used, and the result is kept
+    under the group ``log_likelihood_thin{thin}`` (the posterior itself is left whole).
 
     Returns
     -------
@@ -37,11 +71,24 @@ def ensure_log_likelihood(fitted) -> str:
     from bambi.utils import get_aliased_name
 
     name = get_aliased_name(fitted.model.response_term)
-    if "log_likelihood" not in fitted.idata.children:
+    group = "log_likelihood" if thin == 1 else f"log_likelihood_thin{thin}"
+    if group not in fitted.idata.children:
+        posterior = fitted.idata["posterior"]
+        n_draws = posterior.sizes["chain"] * posterior.sizes["draw"]
+        check_log_likelihood_memory(n_draws, fitted.nobs, thin)
+        if thin > 1:
+            fitted.idata[group] = _thinned_log_likelihood(fitted, thin, name)
+            return name
         try:
             values = _fast_log_likelihood(fitted)
         except FormulahierError:  # families our predict does not cover: Bambi's own route
             values = None
+        if values is None and fitted.fh_model.blocks:
+            # Bambi's own route knows only the population part of our models
+            raise FormulahierError(
+                f"loo() is not available yet for the '{fitted.model.family.name}' family "
+                "or bf() models with group-level terms in the main formula."
+            )
         try:
             if values is None:
                 computed = fitted.model.compute_log_likelihood(fitted.idata, inplace=False)
@@ -54,16 +101,36 @@ def ensure_log_likelihood(fitted) -> str:
     return name
 
 
-def _fast_log_likelihood(fitted):
+def _fast_log_likelihood(fitted, samples=None):
     """Pointwise log-likelihood from our chunked mean prediction (no copy of the DataTree)."""
     from .predict import predict
 
     bmodel = fitted.model
-    mean = predict(fitted.fh_model, fitted.idata, kind="mean", draws=True)
+    mean = predict(fitted.fh_model, fitted.idata, kind="mean", draws=True, samples=samples)
     parent = bmodel.family.likelihood.parent
-    posterior = fitted.idata["posterior"].to_dataset().assign({parent: mean})
+    posterior = fitted.idata["posterior"].to_dataset()
+    if samples is not None:  # the same draws as ``mean``: one chain of the chosen draws
+        stacked = posterior.stack(__sample__=("chain", "draw")).isel(__sample__=samples)
+        posterior = stacked.drop_vars(["chain", "draw", "__sample__"]).rename(
+            {"__sample__": "draw"}
+        )
+        posterior = posterior.assign_coords(draw=np.arange(len(samples))).expand_dims(chain=[0])
+        posterior = posterior.transpose("chain", "draw", ...)
+    posterior = posterior.assign({parent: mean})
     posterior = posterior.assign_coords(__obs__=np.arange(mean.shape[-1]))
     return bmodel.family.log_likelihood(model=bmodel, posterior=posterior, data=None)
+
+
+def _thinned_log_likelihood(fitted, thin: int, name: str):
+    posterior = fitted.idata["posterior"]
+    n_draws = posterior.sizes["chain"] * posterior.sizes["draw"]
+    try:
+        values = _fast_log_likelihood(fitted, samples=np.arange(0, n_draws, thin))
+    except FormulahierError as exc:
+        raise FormulahierError(
+            f"thin= is not available for this model ({exc}); use loo() without it."
+        ) from None
+    return values.rename(name).to_dataset()
 
 
 def _warn_k(result, label: str) -> None:
@@ -82,8 +149,11 @@ def _warn_k(result, label: str) -> None:
         )
 
 
-def loo(fitted, *, pointwise: bool = True, label: str = "loo"):
+def loo(fitted, *, pointwise: bool = True, label: str = "loo", thin: int = 1):
     """PSIS-LOO of one fit (``arviz.loo``); warns with advice on high Pareto k.
+
+    ``thin`` uses every ``thin``-th posterior draw for the pointwise log-likelihood (for
+    data too big for ``draws x observations`` doubles; the error says when it is needed).
 
     Returns
     -------
@@ -93,15 +163,24 @@ def loo(fitted, *, pointwise: bool = True, label: str = "loo"):
     """
     import arviz as az
 
-    name = ensure_log_likelihood(fitted)
+    if isinstance(thin, bool) or not isinstance(thin, (int, np.integer)) or thin < 1:
+        raise FormulahierError(f"thin must be a whole number >= 1, got {thin!r}.")
+    name = ensure_log_likelihood(fitted, int(thin))
+    data = fitted.idata
+    if thin > 1:
+        data = xr.DataTree.from_dict(
+            {"log_likelihood": fitted.idata[f"log_likelihood_thin{thin}"].to_dataset()}
+        )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # ArviZ's own k warning; ours says more
-        result = az.loo(fitted.idata, pointwise=pointwise, var_name=name)
+        result = az.loo(data, pointwise=pointwise, var_name=name)
     _warn_k(result, label)
     return result
 
 
-def compare(fits: Mapping[str, object], *, method: str = "stacking") -> pd.DataFrame:
+def compare(
+    fits: Mapping[str, object], *, method: str = "stacking", thin: int = 1
+) -> pd.DataFrame:
     """Rank fits by PSIS-LOO expected log predictive density (``arviz.compare``).
 
     Parameters
@@ -111,6 +190,8 @@ def compare(fits: Mapping[str, object], *, method: str = "stacking") -> pd.DataF
     method : str
         Weighting method of :func:`arviz.compare` (``"stacking"``, ``"bb-pseudo-bma"``,
         ``"pseudo-bma"``).
+    thin : int
+        Use every ``thin``-th posterior draw for the log-likelihoods (big data).
 
     Returns
     -------
@@ -132,7 +213,7 @@ def compare(fits: Mapping[str, object], *, method: str = "stacking") -> pd.DataF
             f"The fits use different numbers of observations {sizes}; LOO comparisons need the "
             "same data (check for rows dropped for missing values)."
         )
-    loos = {name: loo(f, label=name) for name, f in fits.items()}
+    loos = {name: loo(f, label=name, thin=thin) for name, f in fits.items()}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         table = az.compare(loos, method=method, round_to="none")

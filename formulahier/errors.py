@@ -11,6 +11,7 @@ __all__ = [
     "FormulaError",
     "FormulahierError",
     "FormulahierWarning",
+    "MemoryLimitError",
     "PriorError",
     "SamplerError",
 ]
@@ -56,6 +57,10 @@ class DataError(FormulahierError, ValueError):
 
 class SamplerError(FormulahierError, RuntimeError):
     """The requested sampler is unknown or its optional dependency is not installed."""
+
+
+class MemoryLimitError(FormulahierError, MemoryError):
+    """A step needs more memory than the machine has; the message says what and what to do."""
 
 
 class FormulahierWarning(UserWarning):

@@ -12,10 +12,10 @@ from typing import Any
 import pandas as pd
 
 from . import results
-from .backend import HierModel
+from .backend import HierModel, split_group_priors
 from .comparison import compare
 from .data import prepare_data
-from .errors import FormulaError, FormulahierError, PriorError, SamplerError
+from .errors import FormulaError, FormulahierError, MemoryLimitError, PriorError, SamplerError
 from .families import BrmsFormula, bambi_hint, dpar_formulas, resolve_family
 from .fit_tools import FitTools
 from .formula import build_spec
@@ -94,21 +94,28 @@ class Model:
             "lkj_eta": lkj_eta,
         }
         try:
-            bambi_formula = self.spec.bambi_formula
+            bambi_formula = self.spec.population_formula
             if self.spec.dpars:
                 import bambi as bmb
 
                 bambi_formula = bmb.Formula(bambi_formula, *(f for _, f in self.spec.dpars))
             self.bambi = HierModel(
                 self.spec,
-                bambi_formula,
                 self.data,
+                bambi_formula,
                 family=bambi_family,
                 link=bambi_link,
                 priors=self.priors or None,
             )
         except FormulahierError:
             raise
+        except MemoryError:  # not the formula's fault: say what needs the memory
+            raise MemoryLimitError(
+                f"Out of memory while building the model on {len(self.data):,} rows: the "
+                "population-level design (rows x population columns) and the group columns "
+                "(rows x effects) did not fit. Use fewer rows or population terms, or a machine "
+                "with more memory."
+            ) from None
         except Exception as exc:  # Bambi/formulae raise plain exceptions on bad models
             if "`priors`" in str(exc):
                 raise PriorError(f"Bad prior dict: {exc}") from exc
@@ -120,8 +127,10 @@ class Model:
 
     def _set_prior_specs(self) -> None:
         res = resolve_priors(self.prior_specs, self.bambi)
-        if res.bambi:  # Bambi's defaults are already scaled to the data and stay as they are
-            self.bambi.set_priors(priors=res.bambi)
+        bambi_part, group_part = split_group_priors(res.bambi, set(self.bambi.fh_terms))
+        if bambi_part:  # Bambi's defaults are already scaled to the data and stay as they are
+            self.bambi.set_priors(priors=bambi_part)
+        self.bambi.set_group_priors(group_part)
         self.spec = replace(
             self.spec,
             lkj_eta=self.spec.lkj_eta if res.lkj_eta is None else res.lkj_eta,
@@ -221,15 +230,18 @@ class Model:
         sampler_kwargs.setdefault("target_accept", 0.9)
         self.build()
         start = time.perf_counter()
-        idata = self.bambi.fit(
-            draws=draws,
-            tune=tune,
-            chains=chains,
-            random_seed=seed,
-            inference_method=key,
-            progressbar=progressbar,
-            **sampler_kwargs,
-        )
+        try:
+            idata = self.bambi.fit(
+                draws=draws,
+                tune=tune,
+                chains=chains,
+                random_seed=seed,
+                inference_method=key,
+                progressbar=progressbar,
+                **sampler_kwargs,
+            )
+        except MemoryError:
+            raise MemoryLimitError(self._draws_memory_advice(draws, chains)) from None
         seconds = time.perf_counter() - start
         drop = [b.corr + "_chol" for b in self.blocks if b.corr]
         posterior = idata["posterior"].to_dataset()
@@ -243,6 +255,15 @@ class Model:
             if k != "cores" and isinstance(v, (bool, int, float, str))
         }
         return Fit(self, idata, settings, seconds)
+
+    def _draws_memory_advice(self, draws: int, chains: int) -> str:
+        n_values = sum(info.size * len(info.data.groups) for info in self.blocks)
+        gb = 2 * n_values * draws * chains * 8 / 1e9  # the effects and their offsets
+        return (
+            f"Out of memory while sampling: keeping {chains} chains x {draws} draws of "
+            f"{n_values:,} group-level values needs about {gb:.1f} GB. Keep fewer draws "
+            "(draws=..., chains=...), or use a machine with more memory."
+        )
 
     def __repr__(self) -> str:
         return f"<formulahier.Model {self.formula!r}, family={self.spec.family}, nobs={self.nobs}>"

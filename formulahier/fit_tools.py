@@ -155,13 +155,15 @@ class FitTools:
         return pp
 
     # -- model checking and comparison -------------------------------------------------------
-    def loo(self, pointwise: bool = True):
+    def loo(self, pointwise: bool = True, thin: int = 1):
         """PSIS-LOO cross-validation (``arviz.loo``); log-likelihood computed on demand.
 
         Pareto k above ArviZ's threshold (about 0.7) raises a
-        :class:`~formulahier.FormulahierWarning` with advice.
+        :class:`~formulahier.FormulahierWarning` with advice. ``thin=k`` uses every k-th
+        posterior draw: when ``draws x observations`` doubles would not fit in memory, a
+        :class:`~formulahier.MemoryLimitError` says so and which ``thin`` to pass.
         """
-        return _compare.loo(self, pointwise=pointwise)
+        return _compare.loo(self, pointwise=pointwise, thin=thin)
 
     # -- plots ---------------------------------------------------------------------------------
     def plot_trace(self, var_names=None, **kwargs):

@@ -16,23 +16,12 @@ import xarray as xr
 
 from .data import to_pandas
 from .errors import DataError, FormulaError, FormulahierError
+from .groups import factor_labels as level_labels
 
 __all__ = ["KINDS", "level_labels", "new_level_effects", "predict"]
 
 KINDS = ("mean", "response", "linpred")
 _CELLS_PER_CHUNK = 4_000_000  # draws x rows per chunk
-
-
-def level_labels(frame: pd.DataFrame, factor: str) -> np.ndarray:
-    """Labels of ``factor`` (``"a"`` or ``"a:b"``) per row, spelled as in the posterior coords."""
-    out = None
-    for col in factor.split(":"):
-        series = frame[col]
-        if pd.api.types.is_float_dtype(series.dtype) and np.all(np.mod(series, 1) == 0):
-            series = series.astype("int64")  # 308.0 in newdata is the level 308
-        text = series.astype(str).to_numpy(dtype=object)
-        out = text if out is None else out + ":" + text
-    return out
 
 
 def _component(bmodel):
@@ -234,6 +223,9 @@ def predict(
     group = []
     for info in blocks:
         u, levels = _block_draws(posterior, info, bmodel)
+        if newdata is None:  # the model's own rows: their level codes are known
+            group.append((info, u, info.data.codes))
+            continue
         labels = level_labels(frame, info.block.factor)
         seen = set(levels)
         new = list(dict.fromkeys(lv for lv in labels if lv not in seen))
@@ -304,15 +296,11 @@ def _chunk(bmodel, posterior, part, group, start, kind, rng) -> np.ndarray:
         except Exception as exc:
             raise DataError(f"Could not evaluate the population-level terms: {exc}") from exc
         eta += common.transpose("chain", "draw", "__obs__").to_numpy().reshape(-1, n)
-    fterms = comp.design.group.terms if comp.design.group else {}
     for info, u, rows in group:
         idx = rows[start : start + n]
-        for k, column in enumerate(info.columns):
-            x = fterms[column.term].expr.eval_new_data(part)
-            x = np.asarray(x, dtype=float)
-            if x.ndim == 2:
-                x = x[:, column.index or 0]
-            eta += u[:, idx, k] * x[None, :]
+        X = info.data.columns_for(part)  # (n, effects)
+        for k in range(X.shape[1]):
+            eta += u[:, idx, k] * X[None, :, k]
     if kind == "linpred":
         return eta
     linkinv = bmodel.family.link[bmodel.family.likelihood.parent].linkinv

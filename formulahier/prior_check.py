@@ -123,7 +123,7 @@ def prior_table(bambi_model, lkj_eta: float, lkj_eta_groups: Mapping[str, float]
             src = source(key0) if key0 in resolved.sources else ("user" if lkj_user else "default")
             rows.append([f"lkj({_num(lkj_eta)})", "cor", "", "", src, "", ""])
         if slot.cls == "sd":
-            value = comp.terms[slot.target].prior
+            value = bambi_model.fh_terms[slot.target].prior
             value = value.args.get("sigma") if isinstance(value, bmb.Prior) else value
         elif slot.cls == "cor":
             eta = lkj_eta_groups.get(slot.group, lkj_eta)

@@ -118,9 +118,18 @@ class ModelSpec:
 
     @property
     def bambi_formula(self) -> str:
-        """The formula Bambi is given: population terms plus one bar term per block."""
+        """The whole model in formulae's spelling: population terms plus one bar per block.
+
+        Used to know which columns the model reads; Bambi itself is given only
+        :attr:`population_formula` (the blocks are built from integer codes by the backend).
+        """
         rhs = " + ".join([self.population, *(b.bambi_formula for b in self.blocks)])
         return f"{self.response} ~ {rhs}"
+
+    @property
+    def population_formula(self) -> str:
+        """The formula Bambi is given: the response and the population-level terms."""
+        return f"{self.response} ~ {self.population}"
 
     def blocks_of(self, factor: str) -> tuple[GroupBlock, ...]:
         """Blocks whose grouping factor is ``factor``."""

@@ -246,8 +246,8 @@ def test_update_keeps_options_and_sampler_settings(sleepstudy, mock_sampling):
     assert second.fh_model.options["lkj_eta"] == 3.0
 
 
-def test_categorical_block_and_nested_factor_match_bambi(mock_sampling):
-    """(f | g) has one column per level of f; (1 | g:h) has the factor g:h."""
+def test_categorical_block_and_nested_factor_by_hand(mock_sampling):
+    """(f | g) has one column per level of f; (1 | g:h) has the factor g:h (observed levels)."""
     rng = np.random.default_rng(0)
     n = 120
     data = pd.DataFrame(
@@ -262,8 +262,30 @@ def test_categorical_block_and_nested_factor_match_bambi(mock_sampling):
     fit = fh.fit("y ~ x + (f | g) + (1 | g:h)", data, draws=20, chains=2, progressbar=False)
     rows = data.head(12)
     ours = fit.predict(rows, draws=True).values
-    bambi = fit.model.predict(fit.idata, data=rows, inplace=False)["posterior"]["mu"].values
-    np.testing.assert_allclose(ours, bambi, rtol=1e-10, atol=1e-10)
+    post = fit.idata["posterior"]
+    gi = [list(post["1|g"].coords["g__factor_dim"].values).index(v) for v in rows["g"]]
+    gh = [f"{a}:{b}" for a, b in zip(rows["g"], rows["h"], strict=True)]
+    ghi = [list(post["1|g:h"].coords["g:h__factor_dim"].values).index(v) for v in gh]
+    f_levels = list(post["f|g"].coords["f__expr_dim"].values)
+    assert f_levels == ["b", "c"]  # reduced coding beside the group intercept, as in lme4
+    fcols = np.stack([(rows["f"] == lv).to_numpy(float) for lv in f_levels], axis=1)
+    by_hand = (
+        post["Intercept"].values[..., None]
+        + post["x"].values[..., None] * rows["x"].to_numpy()
+        + post["1|g"].values[..., gi]
+        + np.einsum(
+            "cdnk,nk->cdn",
+            post["f|g"].transpose("chain", "draw", "g__factor_dim", "f__expr_dim").values[
+                :, :, gi, :
+            ],
+            fcols,
+        )
+        + post["1|g:h"].values[..., ghi]
+    )
+    np.testing.assert_allclose(ours, by_hand, rtol=1e-10, atol=1e-10)
+    # g:h has the observed combinations only (lme4's levels), not the 5 x 2 product
+    observed = data.groupby(["g", "h"]).size()
+    assert post.sizes["g:h__factor_dim"] == len(observed)
     new = rows.head(2).assign(g=["new", "new"])
     out = fit.predict(new, allow_new_levels=True, seed=1)
     assert out["estimate"].notna().all()

@@ -132,11 +132,13 @@ def test_fit_exposes_bambi_model_and_idata(mfit):
     assert "Subject_corr" in mfit.idata["posterior"]
 
 
-def test_bambi_predict_works_on_our_model(mfit, sleepstudy):
-    """Bambi's own predict uses our variables (names and dims kept)."""
+def test_bambi_predict_is_the_population_level_part(mfit, sleepstudy):
+    """Bambi knows the population part only: its predict is brms's re_formula = NA."""
     idata = mfit.model.predict(mfit.idata, data=sleepstudy.head(5), inplace=False)
     mu = idata["posterior"]["mu"]
     assert mu.shape[-1] == 5
-    u = draws(mfit, "1|Subject")[..., 0] + draws(mfit, "Days|Subject")[..., 0] * 0
-    b0 = draws(mfit, "Intercept")
-    np.testing.assert_allclose(mu.values[..., 0], b0 + u, rtol=1e-8)
+    b0, b1 = draws(mfit, "Intercept"), draws(mfit, "Days")
+    days = sleepstudy["Days"].to_numpy()[:5]
+    np.testing.assert_allclose(mu.values, b0[..., None] + b1[..., None] * days, rtol=1e-8)
+    ours = mfit.predict(sleepstudy.head(5), re_formula="~0", draws=True).values
+    np.testing.assert_allclose(ours, mu.values, rtol=1e-8)

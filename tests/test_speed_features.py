@@ -151,7 +151,7 @@ def test_nutpie_samples_a_correlated_block():
     assert len(cor) == 1 and cor["estimate"].iloc[0] < 0
 
 
-def test_dense_level_indicators_are_released_and_predict_still_works(mock_sampling):
+def test_group_terms_come_from_codes_and_predict_works(mock_sampling):
     rng = np.random.default_rng(5)
     n = 600
     df = pd.DataFrame(
@@ -163,13 +163,14 @@ def test_dense_level_indicators_are_released_and_predict_still_works(mock_sampli
         }
     )
     fit = fh.fit("y ~ x + (1 | a) + (x | b)", df, draws=20, tune=10, chains=2, progressbar=False)
-    for term in fit.model.distributional_components["mu"].group_specific_terms.values():
-        assert term.term.factor.data is None  # the rows x levels indicator matrix is gone
-        assert term.group_index.shape == (n,)  # what Bambi uses instead
-    # predictions on new rows still evaluate the factors from the new data
+    # Bambi never sees the bar terms: no formulae indicator matrix exists
+    assert not fit.model.distributional_components["mu"].group_specific_terms
+    for info in fit.fh_model.blocks:
+        assert info.data.codes.shape == (n,) and info.data.codes.dtype == np.int32
+        assert info.data.X.shape == (n, info.size)
+    # predictions on new rows evaluate the factors from the new data
     new = df.iloc[:7]
-    out = fit.model.predict(fit.idata, data=new, kind="response_params", inplace=False)
-    mu = out["posterior"]["mu"].values
+    mu = fit.predict(new, kind="mean", draws=True).values
     assert mu.shape[-1] == 7 and np.isfinite(mu).all()
     # and agree with the linear predictor computed by hand from the draws
     post = fit.idata["posterior"]
