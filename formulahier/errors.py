@@ -8,6 +8,7 @@ from __future__ import annotations
 
 __all__ = [
     "DataError",
+    "FitFileError",
     "FormulaError",
     "FormulahierError",
     "FormulahierWarning",
@@ -56,6 +57,14 @@ class DataError(FormulahierError, ValueError):
 
 class SamplerError(FormulahierError, RuntimeError):
     """The requested sampler is unknown or its optional dependency is not installed."""
+
+
+class FitFileError(FormulahierError, OSError):
+    """A saved fit cannot be read or written.
+
+    The file is missing, not a formulahier fit, damaged, changed after it was saved, or from a
+    newer formulahier; or the folder to save into does not exist.
+    """
 
 
 class FormulahierWarning(UserWarning):
