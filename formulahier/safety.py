@@ -34,6 +34,11 @@ ALLOWED_CALLS = frozenset(
         "weighted", "censored", "truncated",
     }
 )  # fmt: skip
+# keyword arguments of formulae's/Bambi's transforms (C, poly, bs, truncated)
+_KEYWORDS = frozenset(
+    {"levels", "ref", "degree", "raw", "df", "knots", "intercept", "lower_bound", "upper_bound",
+     "lb", "ub"}
+)  # fmt: skip
 _STRING_CALLS = frozenset({"C", "factor", "as.factor"})  # may take levels in quotes
 _OK_CHARS = set(" \t\r\n~+-*/:|^(),.=[]")
 _STRING_TEXT = re.compile(r"[\w .+\-/]*")
@@ -262,7 +267,8 @@ class _Checker:
         for kw in node.keywords:
             if kw.arg is None:
                 _refuse("'**' arguments are not allowed.", text, self.pos(kw.value))
-            if kw.arg.startswith("__"):
-                _refuse(f"The keyword '{kw.arg}' is not allowed.", text, self.pos(kw.value))
+            if kw.arg not in _KEYWORDS:
+                _refuse(f"The keyword argument '{kw.arg}=' is not allowed; use "
+                        f"{', '.join(sorted(_KEYWORDS))}.", text, self.pos(kw.value))  # fmt: skip
             out.append((kw.value, "string-keyword" if strings else "keyword"))
         return out

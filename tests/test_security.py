@@ -363,6 +363,7 @@ def test_safe_grammar_accepts_formulas(formula):
         ("y ~ x // 2", "'//'", 6),
         ("y ~ f'{x}'", "not allowed", 4),
         ("y ~ `x`(1)", "function '`x`'", 4),
+        ("y ~ log(x, out=z)", "keyword argument 'out='", 15),
     ],
 )
 def test_safe_grammar_refuses_with_caret(formula, needle, pos):
