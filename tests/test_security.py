@@ -78,7 +78,7 @@ ATTACKS = [
     "y ~ x + I(np.testing._private.utils.os.system('touch {m}')) + (1 | g)",
     "y ~ x + (1 | g) + log(os.system('touch {m}'))",
     "y ~ x + (I(np.os.system('touch {m}')) | g)",
-    "y ~ x + (1 | g) + C(g, levels=['a\" + np.os.system(\"touch {m}\") + \"'])",
+    'y ~ x + (1 | g) + C(g, levels=[\'a" + np.os.system("touch {m}") + "\'])',
 ]
 
 
