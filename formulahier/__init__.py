@@ -10,6 +10,7 @@ from importlib.metadata import PackageNotFoundError, version
 from . import datasets
 from .errors import (
     DataError,
+    FitFileError,
     FormulaError,
     FormulahierError,
     FormulahierWarning,
@@ -31,6 +32,7 @@ except PackageNotFoundError:  # running from a source tree
 __all__ = [
     "DataError",
     "Fit",
+    "FitFileError",
     "FormulaError",
     "FormulahierError",
     "MemoryLimitError",

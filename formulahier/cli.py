@@ -10,7 +10,10 @@ Examples
     formulahier demo
     formulahier data sleepstudy > sleepstudy.csv
 
-Errors on bad input print one line, ``formulahier: error: ...``, and exit with status 2.
+Errors on bad input print one line, ``formulahier: error: ...``, and exit with status 2. The
+formula is checked against the safe grammar of :func:`formulahier.safety.check_formula_safe`
+(column names, numbers, formula operators, a list of functions) before anything reads it, and the
+folder of ``--save`` must exist before sampling starts.
 """
 
 from __future__ import annotations
@@ -181,13 +184,15 @@ def _read_data(source: str):
 
 
 def _save(result, path: str) -> None:
-    from .errors import DataError
+    from .errors import DataError, FormulahierError
 
     try:
         if hasattr(result, "save"):
             result.save(path)
         else:  # posterior only, as an ArviZ netCDF file
             result.idata.to_netcdf(path)
+    except FormulahierError:  # FitFileError: already one clear line
+        raise
     except OSError as exc:
         raise DataError(f"Cannot save the fit to {path}: {exc}") from None
     except ImportError as exc:  # netCDF needs h5netcdf + h5py (or netCDF4)
@@ -236,6 +241,12 @@ def _run(args) -> int:
 
     if not 0 < args.ci < 1:
         raise fh.DataError(f"--ci must be between 0 and 1, got {args.ci}.")
+    from .io import check_destination
+    from .safety import check_formula_safe
+
+    check_formula_safe(args.formula)  # command-line text: the safe grammar (no code runs)
+    if args.save:
+        check_destination(args.save)  # a missing folder fails now, not after sampling
     data = _read_data(args.data)
     kwargs = {}
     if args.target_accept is not None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 __all__ = [
     "DataError",
+    "FitFileError",
     "FormulaError",
     "FormulahierError",
     "FormulahierWarning",
@@ -61,6 +62,14 @@ class SamplerError(FormulahierError, RuntimeError):
 
 class MemoryLimitError(FormulahierError, MemoryError):
     """A step needs more memory than the machine has; the message says what and what to do."""
+
+
+class FitFileError(FormulahierError, OSError):
+    """A saved fit cannot be read or written.
+
+    The file is missing, not a formulahier fit, damaged, changed after it was saved, or from a
+    newer formulahier; or the folder to save into does not exist.
+    """
 
 
 class FormulahierWarning(UserWarning):

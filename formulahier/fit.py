@@ -15,7 +15,14 @@ from . import results
 from .backend import HierModel, split_group_priors
 from .comparison import compare
 from .data import prepare_data
-from .errors import FormulaError, FormulahierError, MemoryLimitError, PriorError, SamplerError
+from .errors import (
+    FitFileError,
+    FormulaError,
+    FormulahierError,
+    MemoryLimitError,
+    PriorError,
+    SamplerError,
+)
 from .families import BrmsFormula, bambi_hint, dpar_formulas, resolve_family
 from .fit_tools import FitTools
 from .formula import build_spec
@@ -493,18 +500,30 @@ def load(path) -> Fit:
 
     The model is rebuilt from the stored formula, options and data; the posterior is read back.
     A file from another formulahier version loads if its format is known, else the error says
-    which version wrote it.
+    which version wrote it. No code from the file is run: its formulas are checked against the
+    safe grammar of :func:`formulahier.safety.check_formula_safe` before anything reads them,
+    and a file changed after it was saved (checksum mismatch) is refused.
+
+    Raises
+    ------
+    FitFileError
+        Missing, damaged, changed or too new a file (see :func:`formulahier.io.read_fit`).
+    FormulaError
+        A stored formula outside the safe grammar.
+
     """
     from . import io
+    from .families import bf
 
     saved = io.read_fit(path)
-    rebuilt = Model(saved.formula, saved.data, **saved.options)
+    formula = bf(saved.formula, **dict(saved.dpars)) if saved.dpars else saved.formula
+    rebuilt = Model(formula, saved.data, **saved.options)
     posterior = saved.idata["posterior"]
     expected = [t for b in rebuilt.blocks for t in b.block.bambi_terms]
     expected += [b.corr for b in rebuilt.blocks if b.corr]
     missing = [v for v in expected if v not in posterior.data_vars]
     if missing:
-        raise FormulahierError(
+        raise FitFileError(
             f"{path} (written by formulahier {saved.version}) lacks the variables {missing} "
             "that this version builds for the model; refit it with fit.update() or the "
             "formulahier version that wrote it."

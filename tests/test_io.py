@@ -110,8 +110,9 @@ def test_not_a_saved_fit(tmp_path):
     junk.write_text("hello")
     with pytest.raises(fh.FormulahierError, match="not a netCDF file"):
         fh.load(junk)
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(fh.FitFileError, match="does not exist") as info:
         fh.load(tmp_path / "missing.nc")
+    assert isinstance(info.value, OSError)  # FitFileError is an OSError too
 
 
 def test_data_columns_round_trip():
