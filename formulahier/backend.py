@@ -49,7 +49,19 @@ from .errors import FormulaError, PriorError
 from .groups import BlockData, Column, GroupTerm, block_data
 from .spec import ModelSpec
 
-__all__ = ["BlockInfo", "Column", "HierModel", "corr_name", "split_group_priors"]
+__all__ = [
+    "BlockInfo",
+    "Column",
+    "HierModel",
+    "aliased_name",
+    "bambi_family_names",
+    "corr_name",
+    "family_log_likelihood",
+    "family_posterior_predictive",
+    "inverse_link",
+    "population_linpred",
+    "split_group_priors",
+]
 
 _VECTOR_FAMILIES = (MultivariateFamily, Categorical)  # group effects with a response dim
 
@@ -338,3 +350,48 @@ def _add_coords(model, coords: dict) -> None:
     for name, values in coords.items():
         if name not in model.coords:
             model.add_coords({name: values})
+
+
+# ---------------------------------------------------------------- Bambi's other internals
+# What the rest of the package needs from Bambi beyond its public API, in one place.
+
+
+def aliased_name(term) -> str:
+    """The posterior name Bambi gives a term (its alias if it has one)."""
+    return get_aliased_name(term)
+
+
+def bambi_family_names() -> set[str]:
+    """Names of Bambi's built-in families."""
+    import bambi.defaults.families as bambi_families
+
+    return set(getattr(bambi_families, "BUILTIN_FAMILIES", {}))
+
+
+def population_linpred(bmb_model, posterior, frame: pd.DataFrame) -> np.ndarray:
+    """Population-level linear predictor of the parent parameter, ``(draws, rows)``."""
+    comp = bmb_model.parameters[bmb_model.family.likelihood.parent]
+    n = len(frame)
+    if not comp.design.common:
+        return np.zeros((posterior.sizes["chain"] * posterior.sizes["draw"], n))
+    common = comp.predict_common(
+        posterior, frame, False, ("chain", "draw"), ("__obs__", "__variables__"), {}
+    )
+    return common.transpose("chain", "draw", "__obs__").to_numpy().reshape(-1, n)
+
+
+def inverse_link(bmb_model):
+    """The inverse link function of the parent parameter (numpy)."""
+    return bmb_model.family.link[bmb_model.family.likelihood.parent].linkinv
+
+
+def family_log_likelihood(bmb_model, posterior):
+    """Pointwise log-likelihood given the parent parameter's values in ``posterior``."""
+    return bmb_model.family.log_likelihood(model=bmb_model, posterior=posterior, data=None)
+
+
+def family_posterior_predictive(bmb_model, posterior, rng, frame: pd.DataFrame):
+    """Draws of new responses given the parent parameter's values in ``posterior``."""
+    return bmb_model.family.posterior_predictive(
+        model=bmb_model, posterior=posterior, random_seed=rng, data=frame
+    )

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from .backend import aliased_name, family_log_likelihood
 from .errors import FormulahierError, FormulahierWarning, MemoryLimitError
 
 __all__ = ["check_log_likelihood_memory", "compare", "ensure_log_likelihood", "loo"]
@@ -68,9 +69,7 @@ def ensure_log_likelihood(fitted, thin: int = 1) -> str:
         The name of the log-likelihood variable (the response).
 
     """
-    from bambi.utils import get_aliased_name
-
-    name = get_aliased_name(fitted.model.response_term)
+    name = aliased_name(fitted.model.response_term)
     group = "log_likelihood" if thin == 1 else f"log_likelihood_thin{thin}"
     if group not in fitted.idata.children:
         posterior = fitted.idata["posterior"]
@@ -118,7 +117,7 @@ def _fast_log_likelihood(fitted, samples=None):
         posterior = posterior.transpose("chain", "draw", ...)
     posterior = posterior.assign({parent: mean})
     posterior = posterior.assign_coords(__obs__=np.arange(mean.shape[-1]))
-    return bmodel.family.log_likelihood(model=bmodel, posterior=posterior, data=None)
+    return family_log_likelihood(bmodel, posterior)
 
 
 def _thinned_log_likelihood(fitted, thin: int, name: str):

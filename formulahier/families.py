@@ -204,10 +204,9 @@ def resolve_family(family, link=None) -> tuple[object, object]:
         link = call_link
     key = _ALIASES.get(name.lower())
     if key is None:
-        import bambi.defaults.families as bambi_families  # only for the list of names
+        from .backend import bambi_family_names
 
-        builtin = getattr(bambi_families, "BUILTIN_FAMILIES", {})
-        if name in builtin:  # another Bambi family: Bambi checks it
+        if name in bambi_family_names():  # another Bambi family: Bambi checks it
             return name, link
         known = sorted({*FAMILIES, *(a for i in FAMILIES.values() for a in i.aliases)})
         raise FormulaError(

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from .backend import family_posterior_predictive, inverse_link, population_linpred
 from .data import to_pandas
 from .errors import DataError, FormulaError, FormulahierError
 from .groups import factor_labels as level_labels
@@ -285,17 +286,11 @@ def _summarise(values: np.ndarray, ci_prob: float) -> pd.DataFrame:
 
 
 def _chunk(bmodel, posterior, part, group, start, kind, rng) -> np.ndarray:
-    comp = _component(bmodel)
     n = len(part)
-    eta = np.zeros((posterior.sizes["chain"] * posterior.sizes["draw"], n))
-    if comp.design.common:
-        try:
-            common = comp.predict_common(
-                posterior, part, False, ("chain", "draw"), ("__obs__", "__variables__"), {}
-            )
-        except Exception as exc:
-            raise DataError(f"Could not evaluate the population-level terms: {exc}") from exc
-        eta += common.transpose("chain", "draw", "__obs__").to_numpy().reshape(-1, n)
+    try:
+        eta = population_linpred(bmodel, posterior, part)
+    except Exception as exc:  # formulae/Bambi raise plain errors on bad new data
+        raise DataError(f"Could not evaluate the population-level terms: {exc}") from exc
     for info, u, rows in group:
         idx = rows[start : start + n]
         X = info.data.columns_for(part)  # (n, effects)
@@ -303,8 +298,7 @@ def _chunk(bmodel, posterior, part, group, start, kind, rng) -> np.ndarray:
             eta += u[:, idx, k] * X[None, :, k]
     if kind == "linpred":
         return eta
-    linkinv = bmodel.family.link[bmodel.family.likelihood.parent].linkinv
-    mean = linkinv(eta)
+    mean = inverse_link(bmodel)(eta)
     if kind == "mean":
         return np.asarray(mean)
     parent = bmodel.family.likelihood.parent
@@ -312,7 +306,5 @@ def _chunk(bmodel, posterior, part, group, start, kind, rng) -> np.ndarray:
     post = posterior.drop_vars([v for v in posterior.data_vars if "__obs__" in posterior[v].dims])
     post = post.assign({parent: (("chain", "draw", "__obs__"), np.asarray(mean).reshape(shape))})
     post = post.assign_coords(__obs__=np.arange(n))
-    out = bmodel.family.posterior_predictive(
-        model=bmodel, posterior=post, random_seed=rng, data=part
-    )
+    out = family_posterior_predictive(bmodel, post, rng, part)
     return out.to_numpy().reshape(-1, n)

@@ -15,7 +15,8 @@ import arviz_stats as azs
 import numpy as np
 import pandas as pd
 import xarray as xr
-from bambi.utils import get_aliased_name
+
+from .backend import aliased_name
 
 __all__ = ["PosteriorView", "Summary"]
 
@@ -99,8 +100,8 @@ class PosteriorView:
         for comp in [self.parent, *self._dpars()]:
             names = []
             if comp.intercept_term is not None:
-                names.append(get_aliased_name(comp.intercept_term))
-            names += [get_aliased_name(t) for t in comp.common_terms.values()]
+                names.append(aliased_name(comp.intercept_term))
+            names += [aliased_name(t) for t in comp.common_terms.values()]
             for name in names:
                 if name in self.posterior:
                     rows.update(self._expand(name, self.posterior[name]))
@@ -115,7 +116,7 @@ class PosteriorView:
                 expr, _, fac = key.partition("|")
                 if fac == factor:
                     label = f"{prefix}_{'Intercept' if expr == '1' else expr}"
-                    out[label] = f"{get_aliased_name(term)}_sigma"
+                    out[label] = f"{aliased_name(term)}_sigma"
         return out
 
     def _expand(self, name: str, da: xr.DataArray) -> dict[str, xr.DataArray]:
