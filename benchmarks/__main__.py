@@ -1,5 +1,8 @@
 """Benchmark runner: ``python -m benchmarks [--models a,b] [--quick] [--cold a,b] [--report]``.
 
+``python -m benchmarks --scale [...]`` runs the scale benchmark instead (``benchmarks/scale.py``;
+``python -m benchmarks --scale --help`` lists its options).
+
 Each fit runs in a fresh process (``benchmarks.run_one``) so import, compilation and peak memory
 are measured per fit. Results are appended, one JSON object per line, to
 ``benchmarks/results/runs.jsonl``; the table (and ``results/table.md``, ``results/table.json``) is
@@ -20,8 +23,6 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-
-from benchmarks.cases import CASES
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
@@ -55,6 +56,14 @@ PLAN: list[tuple[str, str, str, str]] = [
 ]
 
 
+def cases() -> dict:
+    """The benchmark cases; imported on first use so ``--scale`` runs from a light process (a
+    child's ``ru_maxrss`` starts at its parent's peak RSS on Linux)."""
+    from benchmarks.cases import CASES
+
+    return CASES
+
+
 def run_cell(cell, args, compiledir: Path, label: str, seed: int = 1) -> dict | None:
     case, impl, param, sampler = cell
     env = dict(os.environ)
@@ -82,7 +91,8 @@ def run_cell(cell, args, compiledir: Path, label: str, seed: int = 1) -> dict | 
 
 
 def brms_row(case: str) -> dict | None:
-    path = REFERENCE / f"{CASES[case].reference}.json" if CASES[case].reference else None
+    ref = cases()[case].reference
+    path = REFERENCE / f"{ref}.json" if ref else None
     if path is None or not path.exists():
         return None
     ref = json.loads(path.read_text())
@@ -152,7 +162,7 @@ def ratios(rows: list[dict]) -> str:
             text += f" ({min(values):.2f}-{max(values):.2f}, {len(values)} seeds)"
         return text + suffix
 
-    for case in CASES:
+    for case in cases():
         fhs = {k[-1]: r for k, r in by.items() if k[:-1] == (case, "fh", "auto", "pymc", "warm")}
         if not fhs:
             continue
@@ -186,13 +196,19 @@ def latest(settings: dict) -> list[dict]:
         if any(r.get(k) != v for k, v in settings.items()):
             continue
         rows[(*_cell(r), r.get("seed", 1))] = r
-    order = {c: i for i, c in enumerate(CASES)}
+    order = {c: i for i, c in enumerate(cases())}
     return sorted(rows.values(), key=lambda r: (order[r["case"]], r["run"] != "cold"))
 
 
 def main(argv=None) -> None:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if "--scale" in argv:
+        from benchmarks.scale import main as scale_main
+
+        return scale_main(argv)
     ap = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
-    ap.add_argument("--models", default=",".join(CASES), help="comma-separated case names")
+    ap.add_argument("--scale", action="store_true", help="run the scale benchmark (see above)")
+    ap.add_argument("--models", default=",".join(cases()), help="comma-separated case names")
     ap.add_argument("--quick", action="store_true", help="2 chains x 300 draws after 300 warm-up")
     ap.add_argument("--cold", default="sleepstudy", help="cases also run cold ('' for none)")
     ap.add_argument("--impl", default="fh,pymc", help="which implementations to run")
@@ -209,9 +225,9 @@ def main(argv=None) -> None:
         args.draws, args.tune, args.chains = 300, 300, 2
     models = [m for m in args.models.split(",") if m]
     seeds = [int(x) for x in args.seeds.split(",") if x]
-    unknown = set(models) - set(CASES)
+    unknown = set(models) - set(cases())
     if unknown:
-        ap.error(f"unknown models {sorted(unknown)}; choose from {list(CASES)}")
+        ap.error(f"unknown models {sorted(unknown)}; choose from {list(cases())}")
     cold = set(filter(None, args.cold.split(",")))
     impls, samplers = set(args.impl.split(",")), set(args.samplers.split(","))
     settings = {"draws": args.draws, "tune": args.tune, "chains": args.chains}
