@@ -46,6 +46,7 @@ from bambi.families.univariate import Categorical
 from bambi.priors import Prior
 from bambi.utils import get_aliased_name
 
+from .collapsed import marginal_loglik, sufficient_stats
 from .errors import FormulaError, PriorError
 from .groups import BlockData, Column, GroupTerm, block_data
 from .spec import ModelSpec
@@ -54,14 +55,18 @@ __all__ = [
     "BlockInfo",
     "Column",
     "HierModel",
+    "add_exact_effects",
     "aliased_name",
+    "block_sds",
     "bambi_family_names",
     "corr_name",
     "family_log_likelihood",
     "family_posterior_predictive",
     "inverse_link",
+    "observed_data",
     "population_linpred",
     "split_group_priors",
+    "stacked_draws",
 ]
 
 _VECTOR_FAMILIES = (MultivariateFamily, Categorical)  # group effects with a response dim
@@ -157,6 +162,14 @@ class HierModel(bmb.Model):
             )
         self._set_default_group_priors()
         self.set_group_priors(group_priors)
+        self.fh_collapse_reason = _collapse_reason(self, spec)
+        if spec.collapse is True and self.fh_collapse_reason:
+            raise FormulaError(
+                f"collapse=True is not possible for this model: {self.fh_collapse_reason}. "
+                "Use collapse='auto' (the default) or False."
+            )
+        self.fh_collapsed = spec.collapse is not False and not self.fh_collapse_reason
+        self.fh_plan = _CollapsedPlan(self) if self.fh_collapsed else None
 
     @property
     def fh_terms(self) -> dict[str, GroupTerm]:
@@ -200,19 +213,27 @@ class HierModel(bmb.Model):
             term.prior = value
         self.built = False
 
-    def build(self):
-        """Build the PyMC model (Bambi's, with this layer's blocks)."""
+    def build(self, collapsed: bool | None = None):
+        """Build the PyMC model (Bambi's, with this layer's blocks).
+
+        ``collapsed`` (default: what the model chose) integrates the group effects out; the
+        full model (``False``) is what prior predictive draws need.
+        """
+        collapsed = self.fh_collapsed if collapsed is None else collapsed
         etas = {f: self.fh_spec.eta_for(f) for f in self.fh_spec.factors}  # LKJ eta per factor
-        self.backend = _Backend(self.fh_blocks, etas)
+        plan = self.fh_plan if collapsed else None
+        self.backend = _Backend(self.fh_blocks, etas, plan)
         self.backend.build(self)
         self.built = True
+        self.fh_built_collapsed = bool(collapsed)
 
 
 class _Backend(PyMCModel):
-    def __init__(self, blocks: list[BlockInfo], lkj_eta: dict[str, float]):
+    def __init__(self, blocks: list[BlockInfo], lkj_eta: dict[str, float], plan=None):
         super().__init__()
         self.fh_blocks = blocks
         self.lkj_eta = lkj_eta
+        self.fh_plan = plan
 
     def build(self, spec):
         # Bambi's PyMCModel.build, with our component class for the parent parameter: the only
@@ -229,25 +250,36 @@ class _Backend(PyMCModel):
                 self.components[name].build(self, spec)
             for name, component in spec.conditional_parameters.items():
                 if name == parent:
-                    self.components[name] = _Component(component, self.fh_blocks, self.lkj_eta)
+                    self.components[name] = _Component(
+                        component, self.fh_blocks, self.lkj_eta, self.fh_plan
+                    )
                 else:
                     self.components[name] = DistributionalComponent(component)
                 self.components[name].build(self, spec)
-            self.response_component = ResponseComponent(spec.response_term)
-            self.response_component.build(self, spec)
+            if self.fh_plan is None:
+                self.response_component = ResponseComponent(spec.response_term)
+                self.response_component.build(self, spec)
+            else:  # the group effects integrated out: the likelihood of all rows at once
+                marginal = self.components[parent].marginal
+                pm.Potential(f"{aliased_name(spec.response_term)}_marginal", marginal)
             self.build_potentials(spec)
         self.spec = spec
 
 
 class _Component(DistributionalComponent):
-    def __init__(self, component, blocks: list[BlockInfo], lkj_eta: dict[str, float]):
+    def __init__(self, component, blocks: list[BlockInfo], lkj_eta: dict[str, float], plan=None):
         super().__init__(component)
         self.fh_blocks = blocks
         self.lkj_eta = lkj_eta
+        self.fh_plan = plan
+        self.marginal = None
 
     def build_group_specific_terms(self, pymc_backend, bmb_model):
         super().build_group_specific_terms(pymc_backend, bmb_model)  # none in the main formula
         model = pymc_backend.model
+        if self.fh_plan is not None:
+            self.marginal = self._build_collapsed(model, bmb_model)
+            return
         for info in self.fh_blocks:
             for term in info.terms.values():
                 _add_coords(model, term.coords)
@@ -281,11 +313,9 @@ class _Component(DistributionalComponent):
             sigmas.append(pt.atleast_1d(pt.as_tensor_variable(sigma)) * np.ones(term.width))
         return pt.concatenate(sigmas)
 
-    def _build_block(self, info: BlockInfo, model, bmb_model):
+    def _block_scale(self, info: BlockInfo, model):
+        """The block's sds and, for a correlated block, ``diag(sd) L_R`` (else None)."""
         sigma = self._sigmas(info, model)
-        factor_dim = next(iter(info.terms.values())).factor_dim
-        effect_dim = f"{info.name}__effect"
-        model.add_coords({effect_dim: info.labels})
         chol = None
         if info.corr:
             dim_a, dim_b = f"{info.corr}__effect", f"{info.corr}__effect_bis"
@@ -294,6 +324,24 @@ class _Component(DistributionalComponent):
             chol_corr = pm.LKJCorr(f"{info.corr}_chol", n=info.size, eta=eta)
             pm.Deterministic(info.corr, chol_corr @ chol_corr.T, dims=(dim_a, dim_b))
             chol = sigma[:, None] * chol_corr
+        return sigma, chol
+
+    def _build_collapsed(self, model, bmb_model):
+        plan = self.fh_plan
+        chols = []
+        for info in self.fh_blocks:
+            sigma, chol = self._block_scale(info, model)
+            chols.append(chol if chol is not None else pt.diag(sigma))
+        chol_S = chols[0] if len(chols) == 1 else pt.linalg.block_diag(*chols)
+        beta = pt.concatenate([pt.atleast_1d(model[name]).flatten() for name in plan.names])
+        sigma = model[plan.sigma]
+        return marginal_loglik(plan.stats, beta, chol_S, sigma)
+
+    def _build_block(self, info: BlockInfo, model, bmb_model):
+        sigma, chol = self._block_scale(info, model)
+        factor_dim = next(iter(info.terms.values())).factor_dim
+        effect_dim = f"{info.name}__effect"
+        model.add_coords({effect_dim: info.labels})
         if info.block.noncentered:
             z = pm.Normal(f"{info.name}_z_offset", 0.0, 1.0, dims=(effect_dim, factor_dim))
             u = (pt.dot(chol, z) if chol is not None else sigma[:, None] * z).T
@@ -343,6 +391,55 @@ class _Component(DistributionalComponent):
                     value = pt.atleast_1d(var)[levels.index(level)]
             means.append(value)
         return pt.stack(means)
+
+
+def _collapse_reason(bmb_model, spec: ModelSpec) -> str:
+    """Why the group effects cannot be integrated out exactly ("" when they can)."""
+    family = bmb_model.family
+    parent = family.likelihood.parent
+    comp = bmb_model.parameters[parent]
+    if not spec.blocks:
+        return "the model has no group-level terms"
+    if family.name != "gaussian" or family.link[parent].name != "identity":
+        return f"the {family.name} family with the {family.link[parent].name} link is not gaussian"
+    if spec.dpars or set(bmb_model.distributional_components) != {parent}:
+        return "a distributional (bf()) sub-model varies the residual sd"
+    if len(spec.factors) > 1:
+        return f"the group effects vary over several factors ({', '.join(spec.factors)})"
+    if comp.offset_terms or comp.hsgp_terms:
+        return "the formula has offset() or hsgp() terms"
+    if "sigma" not in bmb_model.marginal_parameters:
+        return "the residual sd has no prior of its own"
+    for name, term in bmb_model.fh_terms.items():
+        prior = term.prior
+        if not (isinstance(prior, Prior) and prior.name == "Normal" and "sigma" in prior.args):
+            return f"the group-level term '{name}' has a non-normal prior"
+    return ""
+
+
+class _CollapsedPlan:
+    """What the collapsed likelihood needs: cross-products and the population coefficients."""
+
+    def __init__(self, bmb_model):
+        comp = bmb_model.parameters[bmb_model.family.likelihood.parent]
+        y = np.asarray(bmb_model.response_term.data, dtype=float).ravel()
+        n = len(y)
+        cols = [np.asarray(t.data, dtype=float).reshape(n, -1) for t in comp.common_terms.values()]
+        data = np.column_stack(cols) if cols else np.zeros((n, 0))
+        has_intercept = comp.intercept_term is not None
+        centered = data - data.mean(0) if has_intercept and bmb_model.center_predictors else data
+        ones = [np.ones((n, 1))] if has_intercept else []
+        graph_X = np.column_stack([*ones, centered])  # as Bambi samples the intercept
+        raw_X = np.column_stack([*ones, data])  # as Bambi stores it in the posterior
+        self.names = [aliased_name(comp.intercept_term)] if has_intercept else []
+        self.names += [aliased_name(t) for t in comp.common_terms.values()]
+        self.sigma = "sigma"
+        blocks = bmb_model.fh_blocks
+        codes = blocks[0].data.codes
+        Z = np.column_stack([info.data.X for info in blocks])
+        n_levels = len(blocks[0].data.groups)
+        self.stats = sufficient_stats(y, graph_X, codes, Z, n_levels)
+        self.stats_raw = sufficient_stats(y, raw_X, codes, Z, n_levels)
 
 
 def gather(u, codes: np.ndarray, X: np.ndarray):
@@ -412,3 +509,86 @@ def family_posterior_predictive(bmb_model, posterior, rng, frame: pd.DataFrame):
     return bmb_model.family.posterior_predictive(
         model=bmb_model, posterior=posterior, random_seed=rng, data=frame
     )
+
+
+# ---------------------------------------------------------------- draws of a fitted model
+
+
+def stacked_draws(posterior, name: str) -> np.ndarray:
+    """Draws of a posterior variable as ``(sample, ...)`` (chains and draws flattened)."""
+    values = posterior[name].to_numpy()
+    return values.reshape(-1, *values.shape[2:])
+
+
+def block_sds(posterior, info: BlockInfo) -> np.ndarray:
+    """Per-column standard deviations of a block as ``(sample, column)``.
+
+    From the posterior (``{term}_sigma``), or the prior's number where the sd is fixed.
+    """
+    n = posterior.sizes["chain"] * posterior.sizes["draw"]
+    out = []
+    for column in info.columns:
+        name = f"{column.term}_sigma"
+        if name in posterior:
+            sd = stacked_draws(posterior, name)
+            out.append(sd if column.index is None else sd[:, column.index])
+            continue
+        sigma = getattr(info.terms[column.term].prior, "args", {}).get("sigma")
+        if not isinstance(sigma, (int, float, np.ndarray)):
+            raise PriorError(
+                f"The standard deviation of '{column.term}' is neither in the posterior "
+                f"('{name}') nor a fixed number in its prior."
+            )
+        value = np.asarray(sigma, dtype=float)
+        value = value if value.ndim == 0 or column.index is None else value[column.index]
+        out.append(np.broadcast_to(value, (n,)))
+    return np.stack(out, axis=-1)
+
+
+def observed_data(bmb_model):
+    """The ``observed_data`` group of a fit whose likelihood is a Potential (collapsed)."""
+    import xarray as xr
+
+    name = aliased_name(bmb_model.response_term)
+    y = np.asarray(bmb_model.response_term.data, dtype=float).ravel()
+    return xr.Dataset({name: (("__obs__",), y)}, coords={"__obs__": np.arange(len(y))})
+
+
+def add_exact_effects(bmb_model, posterior, seed=None):
+    """Add every group effect of a collapsed fit, drawn from its exact conditional posterior.
+
+    Stored as a full fit stores them: Bambi's names, dims ``(chain, draw[, expr], level)``.
+    """
+    import xarray as xr
+
+    from .collapsed import draw_effects
+
+    plan, blocks = bmb_model.fh_plan, bmb_model.fh_blocks
+    n_chain, n_draw = posterior.sizes["chain"], posterior.sizes["draw"]
+    n = n_chain * n_draw
+    beta = np.concatenate([stacked_draws(posterior, v).reshape(n, -1) for v in plan.names], 1)
+    q = sum(info.size for info in blocks)
+    cov, start = np.zeros((n, q, q)), 0
+    for info in blocks:
+        sd = block_sds(posterior, info)  # (n, k)
+        corr = stacked_draws(posterior, info.corr) if info.corr else np.eye(info.size)[None]
+        sl = slice(start, start + info.size)
+        cov[:, sl, sl] = sd[:, :, None] * corr * sd[:, None, :]
+        start += info.size
+    sigma = stacked_draws(posterior, plan.sigma).reshape(n)
+    rng = np.random.default_rng(None if seed is None else [int(seed), 17])
+    u = draw_effects(plan.stats_raw, beta, cov, sigma, rng)  # (n, J, q)
+    start, new = 0, {}
+    for info in blocks:
+        for name, term in info.terms.items():
+            values = u[:, :, start : start + term.width]
+            start += term.width
+            if term.levels is None:
+                data = values[..., 0].reshape(n_chain, n_draw, -1)
+                dims = ("chain", "draw", term.factor_dim)
+            else:  # (chain, draw, expr, level), as Bambi orders a full fit's dims
+                data = np.swapaxes(values, 1, 2).reshape(n_chain, n_draw, term.width, -1)
+                dims = ("chain", "draw", term.expr_dim, term.factor_dim)
+            coords = {d: v for d, v in term.coords.items()}
+            new[name] = xr.DataArray(data, dims=dims, coords=coords)
+    return posterior.assign(new)

@@ -12,7 +12,7 @@ from typing import Any
 import pandas as pd
 
 from . import results
-from .backend import HierModel, split_group_priors
+from .backend import HierModel, add_exact_effects, observed_data, split_group_priors
 from .comparison import compare
 from .data import prepare_data
 from .errors import (
@@ -73,6 +73,7 @@ class Model:
         correlated: bool | Mapping[str, bool] = True,
         noncentered: bool | str | Mapping[str, bool | str] = "auto",
         lkj_eta: float = 2.0,
+        collapse: bool | str = "auto",
     ):
         bform = formula if isinstance(formula, BrmsFormula) else None  # fh.bf(...)
         formula = bform.formula if bform is not None else formula
@@ -87,6 +88,9 @@ class Model:
         )
         if bform is not None and bform.dpars:
             self.spec = replace(self.spec, dpars=dpar_formulas(bform, correlated))
+        if collapse not in ("auto", True, False):
+            raise FormulaError(f"collapse must be 'auto', True or False, got {collapse!r}.")
+        self.spec = replace(self.spec, collapse=collapse)
         self.data, self.dropped = prepare_data(data, self.spec)
         # noncentered="auto": centered or non-centered per grouping factor, from the data
         self.spec, self.parameterization = resolve_auto(self.spec, self.data)
@@ -99,6 +103,7 @@ class Model:
             "correlated": correlated,
             "noncentered": noncentered,
             "lkj_eta": lkj_eta,
+            "collapse": collapse,
         }
         try:
             bambi_formula = self.spec.population_formula
@@ -162,10 +167,19 @@ class Model:
         return self.bambi.fh_blocks
 
     def build(self):
-        """Build (once) and return the PyMC model."""
-        if not self.bambi.built:
+        """Build (once) and return the PyMC model that is sampled.
+
+        For a collapsed gaussian model (``collapse``) that is the model with the group effects
+        integrated out; :attr:`collapsed` says whether it is.
+        """
+        if not self.bambi.built or self.bambi.fh_built_collapsed != self.bambi.fh_collapsed:
             self.bambi.build()
         return self.bambi.backend.model
+
+    @property
+    def collapsed(self) -> bool:
+        """Whether the group effects are integrated out while sampling (gaussian models)."""
+        return self.bambi.fh_collapsed
 
     @property
     def pymc_model(self):
@@ -189,6 +203,8 @@ class Model:
         """
         from .prior_check import prior_predictive
 
+        if not self.bambi.built or self.bambi.fh_built_collapsed:
+            self.bambi.build(collapsed=False)  # the full model: it draws the group effects
         return prior_predictive(self.bambi, draws=draws, seed=seed)
 
     def plot_prior_predictive(self, draws: int = 500, seed: int | None = None, idata=None, ax=None):
@@ -249,11 +265,16 @@ class Model:
             )
         except MemoryError:
             raise MemoryLimitError(self._draws_memory_advice(draws, chains)) from None
-        seconds = time.perf_counter() - start
         drop = [b.corr + "_chol" for b in self.blocks if b.corr]
         posterior = idata["posterior"].to_dataset()
-        idata["posterior"] = posterior.drop_vars([v for v in drop if v in posterior])
+        posterior = posterior.drop_vars([v for v in drop if v in posterior])
+        if self.collapsed:  # the group effects, drawn exactly given each posterior draw
+            posterior = add_exact_effects(self.bambi, posterior, seed)
+            idata["observed_data"] = observed_data(self.bambi)
+        idata["posterior"] = posterior
+        seconds = time.perf_counter() - start
         settings = {"sampler": key, "draws": draws, "tune": tune, "chains": chains, "seed": seed}
+        settings["construction"] = "collapsed" if self.collapsed else "full"
         # plain-valued sampler options (target_accept, max_treedepth, ...): kept by update()
         # and saved with the fit; "cores" depends on the machine and is not kept
         settings["sampler_kwargs"] = {
@@ -395,7 +416,8 @@ def model(formula: str | BrmsFormula, data, **options) -> Model:
     data : pandas.DataFrame, polars.DataFrame or dict of arrays
         Never modified.
     **options
-        ``family``, ``link``, ``priors``, ``correlated``, ``noncentered``, ``lkj_eta``; see
+        ``family``, ``link``, ``priors``, ``correlated``, ``noncentered``, ``lkj_eta``,
+        ``collapse``; see
         :func:`fit`.
 
     Returns
@@ -417,6 +439,7 @@ def fit(
     correlated: bool | Mapping[str, bool] = True,
     noncentered: bool | str | Mapping[str, bool | str] = "auto",
     lkj_eta: float = 2.0,
+    collapse: bool | str = "auto",
     sampler: str = "pymc",
     draws: int = 1000,
     tune: int = 1000,
@@ -450,6 +473,11 @@ def fit(
         is in ``fit.fh_model.parameterization``. Per factor if a dict.
     lkj_eta : float
         LKJ shape of the correlation prior (default 2: mildly favours small correlations).
+    collapse : "auto", bool
+        Gaussian models with one grouping factor: integrate the group effects out while
+        sampling (exact; the sampler sees only the hyperparameters) and draw them exactly
+        afterwards. ``"auto"`` (default) wherever that is exact, ``False`` never, ``True``
+        raises if the model does not allow it. The summary header says when it ran.
     sampler : {"pymc", "nutpie", "numpyro", "blackjax"}
         NUTS implementation.
     draws, tune, chains : int
@@ -483,6 +511,7 @@ def fit(
         correlated=correlated,
         noncentered=noncentered,
         lkj_eta=lkj_eta,
+        collapse=collapse,
     )
     return built.fit(
         sampler=sampler,

@@ -44,7 +44,7 @@ __all__ = [
 
 FORMAT = "formulahier-fit"
 FORMAT_VERSION = 2  # 2: attribute "checksum" (SHA-256), optional "dpars"
-_OPTION_KEYS = {"family", "link", "priors", "correlated", "noncentered", "lkj_eta"}
+_OPTION_KEYS = {"family", "link", "priors", "correlated", "noncentered", "lkj_eta", "collapse"}
 DATA_GROUP = "formulahier_data"
 _SKIP_GROUPS = ("log_likelihood", "posterior_predictive")  # recomputed on demand
 

@@ -14,7 +14,13 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from .backend import family_posterior_predictive, inverse_link, population_linpred
+from .backend import (
+    block_sds,
+    family_posterior_predictive,
+    inverse_link,
+    population_linpred,
+    stacked_draws,
+)
 from .data import to_pandas
 from .errors import DataError, FormulaError, FormulahierError
 from .groups import factor_labels as level_labels
@@ -27,12 +33,6 @@ _CELLS_PER_CHUNK = 4_000_000  # draws x rows per chunk
 
 def _component(bmodel):
     return bmodel.parameters[bmodel.family.likelihood.parent]
-
-
-def _stacked(posterior: xr.Dataset, name: str) -> np.ndarray:
-    """Draws of a variable as ``(sample, ...)``."""
-    values = posterior[name].to_numpy()
-    return values.reshape(-1, *values.shape[2:])
 
 
 def _block_draws(posterior: xr.Dataset, info, bmodel) -> tuple[np.ndarray, list[str]]:
@@ -50,30 +50,6 @@ def _block_draws(posterior: xr.Dataset, info, bmodel) -> tuple[np.ndarray, list[
     return np.stack(cols, axis=-1), levels
 
 
-def _block_sds(posterior: xr.Dataset, info, bmodel) -> np.ndarray:
-    """Per-column standard deviations of a block as ``(sample, column)``."""
-    n = posterior.sizes["chain"] * posterior.sizes["draw"]
-    out = []
-    for column in info.columns:
-        name = f"{column.term}_sigma"
-        if name in posterior:
-            sd = _stacked(posterior, name)
-            out.append(sd if column.index is None else sd[:, column.index])
-            continue
-        prior = info.terms[column.term].prior
-        sigma = getattr(prior, "args", {}).get("sigma")
-        if isinstance(sigma, (int, float, np.ndarray)):
-            value = np.asarray(sigma, dtype=float)
-            value = value if value.ndim == 0 or column.index is None else value[column.index]
-            out.append(np.broadcast_to(value, (n,)))
-            continue
-        raise FormulahierError(
-            f"Cannot sample new levels for '{column.term}': its standard deviation is neither "
-            f"in the posterior ('{name}') nor a fixed number."
-        )
-    return np.stack(out, axis=-1)
-
-
 def new_level_effects(posterior: xr.Dataset, info, bmodel, n_new: int, rng) -> np.ndarray:
     """Draw effects of ``n_new`` unseen levels of a block, one set per posterior draw.
 
@@ -84,10 +60,10 @@ def new_level_effects(posterior: xr.Dataset, info, bmodel, n_new: int, rng) -> n
         draw's standard deviations ``sd`` and correlation matrix ``R`` (identity for an
         independent block).
     """
-    sds = _block_sds(posterior, info, bmodel)  # (S, k)
+    sds = block_sds(posterior, info)  # (S, k)
     z = rng.standard_normal((sds.shape[0], n_new, sds.shape[1]))
     if info.corr:
-        corr = _stacked(posterior, info.corr)  # (S, k, k)
+        corr = stacked_draws(posterior, info.corr)  # (S, k, k)
         k = corr.shape[-1]
         chol = np.linalg.cholesky(corr + 1e-12 * np.eye(k))
         z = np.einsum("sij,snj->sni", chol, z)

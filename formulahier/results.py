@@ -295,6 +295,12 @@ class Summary:
             f"   Data: {h['nobs']} observations",
             f"  Draws: {s['chains']} chains x {s['draws']} draws (warm-up {s['tune']}); "
             f"sampler {s['sampler']}, {h['seconds']:.1f} s",
+            *(
+                ["  Group: effects integrated out while sampling, drawn exactly afterwards "
+                 "(collapsed gaussian)"]
+                if s.get("construction") == "collapsed"
+                else []
+            ),
         ]
 
     def __str__(self) -> str:

@@ -94,6 +94,10 @@ class ModelSpec:
     lkj_eta_groups : tuple of (str, float)
         LKJ shape per grouping factor (brms ``prior(lkj(4), class = cor, group = g)``),
         overriding ``lkj_eta`` for that factor.
+    collapse : bool or "auto"
+        Integrate the group effects out of a gaussian model and draw them exactly after
+        sampling (:mod:`formulahier.collapsed`): ``"auto"`` where that is exact, ``True`` to
+        insist, ``False`` never.
 
     """
 
@@ -106,6 +110,7 @@ class ModelSpec:
     lkj_eta: float = 2.0
     dpars: tuple[tuple[str, str], ...] = ()
     lkj_eta_groups: tuple[tuple[str, float], ...] = ()
+    collapse: bool | str = "auto"
 
     def eta_for(self, factor: str) -> float:
         """LKJ shape for ``factor``: its ``lkj_eta_groups`` entry, else ``lkj_eta``."""

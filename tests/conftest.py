@@ -39,4 +39,5 @@ def sleep_fit(sleepstudy):
         seed=1,
         progressbar=False,
         noncentered=False,
+        collapse=False,  # the full centered construction (tests/test_collapsed.py: the other)
     )

@@ -38,19 +38,20 @@ def ours(fit):
     return out
 
 
-@pytest.mark.parametrize("noncentered", [False, True])
-def test_sleepstudy_agrees_with_brms(sleepstudy, sleep_fit, noncentered):
-    fit = (
-        sleep_fit
-        if not noncentered
-        else fh.fit(
+@pytest.mark.parametrize("construction", ["centered", "noncentered", "collapsed"])
+def test_sleepstudy_agrees_with_brms(sleepstudy, sleep_fit, construction):
+    if construction == "centered":
+        fit = sleep_fit
+    else:
+        fit = fh.fit(
             "Reaction ~ Days + (Days | Subject)",
             sleepstudy,
             seed=2,
             progressbar=False,
             noncentered=True,  # the default is "auto", which centers sleepstudy
+            collapse=construction == "collapsed",  # the default "auto" collapses sleepstudy
         )
-    )
+    assert fit.settings["construction"] == ("collapsed" if construction == "collapsed" else "full")
     ref = brms_rows(load_reference("sleepstudy"))
     got = ours(fit)
     assert set(ref) == set(got)
@@ -97,12 +98,13 @@ def recovery_data():
     return simulate_correlated(seed=11, groups=30, per_group=40, rho=-0.7)
 
 
-@pytest.mark.parametrize("noncentered", [True, False])
-def test_recovers_known_correlation(recovery_data, noncentered):
+@pytest.mark.parametrize(("noncentered", "collapse"), [(True, False), (False, False), (True, True)])
+def test_recovers_known_correlation(recovery_data, noncentered, collapse):
     fit = fh.fit(
         "y ~ x + (x | g)",
         recovery_data,
         noncentered=noncentered,
+        collapse=collapse,
         seed=5,
         progressbar=False,
         draws=500,

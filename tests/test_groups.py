@@ -123,7 +123,7 @@ CASES = [
 @pytest.mark.parametrize(("formula", "family", "options"), CASES)
 def test_gather_log_likelihood_equals_dense(formula, family, options):
     data = _data()
-    m = fh.model(formula, data, family=family, **options)
+    m = fh.model(formula, data, family=family, collapse=False, **options)
     model = m.pymc_model
     names = [v.name for v in model.free_RVs + model.deterministics]
     prior = pm.sample_prior_predictive(draws=3, model=model, random_seed=1, var_names=names)
