@@ -232,8 +232,10 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument(
         "--fh-noncentered",
         default="nc",
-        choices=["nc", "auto"],
-        help="formulahier's parameterization (hand-written: always non-centered)",
+        choices=["nc", "auto", "default"],
+        help="formulahier's construction: nc (non-centered), auto (parameterization chosen from "
+        "the data), default (formulahier's defaults: collapsed gaussian models with one factor); "
+        "hand-written: always non-centered",
     )
     ap.add_argument("--mem-gb", type=float, default=8.0, help="address-space cap of each process")
     ap.add_argument("--timeout", type=float, default=1800.0, help="seconds per process")

@@ -14,6 +14,7 @@ status 1 (a failing sampler does not stop the next one).
 from __future__ import annotations
 
 import argparse
+import inspect
 import json
 import resource
 import sys
@@ -230,7 +231,7 @@ def main(argv=None) -> None:
     ap.add_argument("levels", type=int)
     ap.add_argument("impl", choices=["fh", "hand"])
     ap.add_argument("--mem-gb", type=float, default=8.0, help="RLIMIT_AS of this process")
-    ap.add_argument("--fh-noncentered", default="nc", choices=["nc", "auto"])
+    ap.add_argument("--fh-noncentered", default="nc", choices=["nc", "auto", "default"])
     ap.add_argument("--grad-seconds", type=float, default=2.0)
     ap.add_argument("--grad-max", type=int, default=100_000)
     ap.add_argument("--samplers", default="", help="comma-separated; empty: no sampling")
@@ -260,8 +261,15 @@ def main(argv=None) -> None:
         t0 = time.perf_counter()
         if args.impl == "fh":
             formula, family = FORMULAS[args.model]
-            nc = True if args.fh_noncentered == "nc" else "auto"
-            fh_model = lib.model(formula, data, family=family, noncentered=nc)
+            # nc / auto: the full construction (non-centered, or chosen from the data) for a
+            # like-for-like gradient against the hand-written model; default: formulahier's
+            # defaults (collapsed gaussian models with one factor)
+            options = {"nc": {"noncentered": True, "collapse": False},
+                       "auto": {"noncentered": "auto", "collapse": False},
+                       "default": {}}[args.fh_noncentered]  # fmt: skip
+            if "collapse" in options and "collapse" not in inspect.signature(lib.Model).parameters:
+                options.pop("collapse")  # an older formulahier (the "before" table)
+            fh_model = lib.model(formula, data, family=family, **options)
             model = fh_model.pymc_model
         else:
             model = handwritten(args.model, data)
