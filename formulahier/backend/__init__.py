@@ -1,0 +1,42 @@
+"""How a model is built: group-level blocks from integer codes inside Bambi's PyMC model.
+
+* :mod:`.model`: :class:`HierModel`, Bambi's model of the population part plus the blocks
+  (their data, priors, and whether the gaussian likelihood is collapsed);
+* :mod:`.seam`: the one module that knows Bambi's internals (its PyMC backend, component and
+  term builder, prior scaler, family functions): a Bambi upgrade means checking that file;
+* :mod:`.draws`: what the other stages read from a fit's draws (sds per block, exact draws of
+  the group effects of a collapsed fit).
+"""
+
+from ..groups import Column
+from .draws import add_exact_effects, block_sds, observed_data, stacked_draws
+from .model import BlockInfo, HierModel, corr_name, plan_blocks, split_group_priors
+from .seam import (
+    aliased_name,
+    bambi_family_names,
+    family_log_likelihood,
+    family_posterior_predictive,
+    gather,
+    inverse_link,
+    population_linpred,
+)
+
+__all__ = [
+    "BlockInfo",
+    "Column",
+    "HierModel",
+    "add_exact_effects",
+    "aliased_name",
+    "bambi_family_names",
+    "block_sds",
+    "corr_name",
+    "family_log_likelihood",
+    "family_posterior_predictive",
+    "gather",
+    "inverse_link",
+    "observed_data",
+    "plan_blocks",
+    "population_linpred",
+    "split_group_priors",
+    "stacked_draws",
+]

@@ -1,0 +1,225 @@
+"""The model: Bambi's model of the population part plus this layer's group-level blocks.
+
+Bambi is given the *population-level* part of the model only (response, family, population
+terms, distributional ``bf()`` formulas): it never sees the bar terms of the main formula, so
+formulae never builds its rows x levels indicator matrices. The blocks are evaluated on the data
+(:mod:`formulahier.groups`: integer level codes and the block's columns), get Bambi's default
+priors (scaled as Bambi scales them) or the user's, and are built into Bambi's PyMC model by
+:mod:`formulahier.backend.seam`. A gaussian model whose blocks share one factor is collapsed
+(:mod:`formulahier.collapsed`) unless asked not to be.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import bambi as bmb
+import numpy as np
+import pandas as pd
+from bambi import Prior
+
+from ..collapsed import sufficient_stats
+from ..errors import FormulaError, PriorError
+from ..groups import BlockData, Column, GroupTerm, block_data
+from ..spec import ModelSpec
+from .seam import PyMCBackend, aliased_name, default_group_sd, has_response_dim
+
+__all__ = ["BlockInfo", "HierModel", "corr_name", "plan_blocks", "split_group_priors"]
+
+
+def corr_name(factor: str, index: int = 0) -> str:
+    """Name of the correlation variable of the ``index``-th correlated block of ``factor``."""
+    return f"{factor}_corr" if index == 0 else f"{factor}_corr_{index + 1}"
+
+
+class BlockInfo:
+    """A block as built: its data (codes, columns, terms) and its variable names."""
+
+    def __init__(self, data: BlockData, name: str, corr: str | None):
+        self.data = data
+        self.block = data.block
+        self.terms: dict[str, GroupTerm] = data.terms
+        self.columns: list[Column] = data.columns
+        self.name = name  # unique label used for auxiliary variables
+        self.corr = corr  # name of the correlation variable, or None
+
+    @property
+    def labels(self) -> list[str]:
+        """One label per column, as in ``sd(...)`` and ``cor(...)`` rows."""
+        return self.data.labels
+
+    @property
+    def size(self) -> int:
+        """Number of columns (effects) in the block."""
+        return self.data.size
+
+    @property
+    def custom(self) -> bool:
+        """Whether the block needs more than Bambi's independent non-centered terms."""
+        return self.corr is not None or not self.block.noncentered
+
+
+def plan_blocks(spec: ModelSpec, frame: pd.DataFrame) -> list[BlockInfo]:
+    """Evaluate each block on the data and name its variables."""
+    infos, per_factor = [], {}
+    for k, block in enumerate(spec.blocks):
+        info = BlockInfo(block_data(block, frame), name=f"{block.factor}__block{k}", corr=None)
+        if block.correlated and info.size >= 2:
+            index = per_factor.get(block.factor, 0)
+            per_factor[block.factor] = index + 1
+            info.corr = corr_name(block.factor, index)
+        infos.append(info)
+    return infos
+
+
+def split_group_priors(
+    priors: Mapping[str, Any] | None, group_terms: set[str]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Split a Bambi-style priors dict into (Bambi's part, group-level part)."""
+    bambi_part, group_part = {}, {}
+    for key, value in dict(priors or {}).items():
+        if key in group_terms or key == "group_specific":
+            group_part[key] = value
+        else:
+            bambi_part[key] = value
+    return bambi_part, group_part
+
+
+class HierModel(bmb.Model):
+    """A Bambi model of the population part, plus this layer's group-level blocks.
+
+    Parameters
+    ----------
+    spec : ModelSpec
+        What the model is.
+    data : pandas.DataFrame
+        The cleaned data (grouping columns as ordered categoricals).
+    formula : str or bambi.Formula
+        What Bambi is given: the population formula (and ``bf()`` formulas).
+    priors : dict, optional
+        Bambi-style priors; keys naming group-level terms (``"1|g"``) or ``"group_specific"``
+        set those terms' priors here, the rest go to Bambi.
+    **kwargs
+        Passed to :class:`bambi.Model`.
+
+    """
+
+    def __init__(self, spec: ModelSpec, data: pd.DataFrame, formula, *, priors=None, **kwargs):
+        self.fh_spec = spec
+        self.fh_blocks = plan_blocks(spec, data)
+        names = {n for info in self.fh_blocks for n in info.terms}
+        bambi_priors, group_priors = split_group_priors(priors, names)
+        super().__init__(formula, data, priors=bambi_priors or None, **kwargs)
+        if self.fh_blocks and has_response_dim(self):
+            raise FormulaError(
+                f"Group-level terms of the main formula are not available for the "
+                f"'{self.family.name}' family; fit it with Bambi directly."
+            )
+        self._set_default_group_priors()
+        self.set_group_priors(group_priors)
+        self.fh_collapse_reason = _collapse_reason(self, spec)
+        if spec.collapse is True and self.fh_collapse_reason:
+            raise FormulaError(
+                f"collapse=True is not possible for this model: {self.fh_collapse_reason}. "
+                "Use collapse='auto' (the default) or False."
+            )
+        self.fh_collapsed = spec.collapse is not False and not self.fh_collapse_reason
+        self.fh_plan = _CollapsedPlan(self) if self.fh_collapsed else None
+
+    @property
+    def fh_terms(self) -> dict[str, GroupTerm]:
+        """Every group-level term of the main formula, by Bambi name."""
+        return {n: t for info in self.fh_blocks for n, t in info.terms.items()}
+
+    def _set_default_group_priors(self) -> None:
+        """Bambi's default ``Normal(0, HalfNormal(s))``, ``s`` scaled to the data as Bambi does."""
+        for info in self.fh_blocks:
+            start = 0
+            for term in info.terms.values():
+                cols = info.data.X[:, start : start + term.width]
+                start += term.width
+                sigma = default_group_sd(self, term.expr == "1", cols)
+                term.prior = Prior("Normal", mu=0, sigma=Prior("HalfNormal", sigma=sigma))
+
+    def set_group_priors(self, priors: Mapping[str, Any]) -> None:
+        """Set priors of group-level terms (by Bambi name, or ``"group_specific"`` for all)."""
+        terms = self.fh_terms
+        common = priors.get("group_specific")
+        for name, term in terms.items():
+            value = priors.get(name, common)
+            if value is None:
+                continue
+            if not isinstance(value, Prior) or not any(
+                isinstance(a, Prior) for a in value.args.values()
+            ):
+                raise PriorError(
+                    f"The prior of the group-level term '{name}' must be a bmb.Prior with a "
+                    f"hyperprior, e.g. bmb.Prior('Normal', mu=0, sigma=bmb.Prior('HalfNormal', "
+                    f"sigma=1)); got {value!r}."
+                )
+            term.prior = value
+        self.built = False
+
+    def build(self, collapsed: bool | None = None):
+        """Build the PyMC model (Bambi's, with this layer's blocks).
+
+        ``collapsed`` (default: what the model chose) integrates the group effects out; the
+        full model (``False``) is what prior predictive draws need.
+        """
+        collapsed = self.fh_collapsed if collapsed is None else collapsed
+        etas = {f: self.fh_spec.eta_for(f) for f in self.fh_spec.factors}  # LKJ eta per factor
+        plan = self.fh_plan if collapsed else None
+        self.backend = PyMCBackend(self.fh_blocks, etas, plan)
+        self.backend.build(self)
+        self.built = True
+        self.fh_built_collapsed = bool(collapsed)
+
+
+def _collapse_reason(bmb_model, spec: ModelSpec) -> str:
+    """Why the group effects cannot be integrated out exactly ("" when they can)."""
+    family = bmb_model.family
+    parent = family.likelihood.parent
+    comp = bmb_model.parameters[parent]
+    if not spec.blocks:
+        return "the model has no group-level terms"
+    if family.name != "gaussian" or family.link[parent].name != "identity":
+        return f"the {family.name} family with the {family.link[parent].name} link is not gaussian"
+    if spec.dpars or set(bmb_model.distributional_components) != {parent}:
+        return "a distributional (bf()) sub-model varies the residual sd"
+    if len(spec.factors) > 1:
+        return f"the group effects vary over several factors ({', '.join(spec.factors)})"
+    if comp.offset_terms or comp.hsgp_terms:
+        return "the formula has offset() or hsgp() terms"
+    if "sigma" not in bmb_model.marginal_parameters:
+        return "the residual sd has no prior of its own"
+    for name, term in bmb_model.fh_terms.items():
+        prior = term.prior
+        if not (isinstance(prior, Prior) and prior.name == "Normal" and "sigma" in prior.args):
+            return f"the group-level term '{name}' has a non-normal prior"
+    return ""
+
+
+class _CollapsedPlan:
+    """What the collapsed likelihood needs: cross-products and the population coefficients."""
+
+    def __init__(self, bmb_model):
+        comp = bmb_model.parameters[bmb_model.family.likelihood.parent]
+        y = np.asarray(bmb_model.response_term.data, dtype=float).ravel()
+        n = len(y)
+        cols = [np.asarray(t.data, dtype=float).reshape(n, -1) for t in comp.common_terms.values()]
+        data = np.column_stack(cols) if cols else np.zeros((n, 0))
+        has_intercept = comp.intercept_term is not None
+        centered = data - data.mean(0) if has_intercept and bmb_model.center_predictors else data
+        ones = [np.ones((n, 1))] if has_intercept else []
+        graph_X = np.column_stack([*ones, centered])  # as Bambi samples the intercept
+        raw_X = np.column_stack([*ones, data])  # as Bambi stores it in the posterior
+        self.names = [aliased_name(comp.intercept_term)] if has_intercept else []
+        self.names += [aliased_name(t) for t in comp.common_terms.values()]
+        self.sigma = "sigma"
+        blocks = bmb_model.fh_blocks
+        codes = blocks[0].data.codes
+        Z = np.column_stack([info.data.X for info in blocks])
+        n_levels = len(blocks[0].data.groups)
+        self.stats = sufficient_stats(y, graph_X, codes, Z, n_levels)
+        self.stats_raw = sufficient_stats(y, raw_X, codes, Z, n_levels)

@@ -1,0 +1,327 @@
+"""The seam to Bambi's internals: the one module that knows Bambi's private structure.
+
+A Bambi upgrade means checking this file (and its tests). What is here:
+
+* :class:`PyMCBackend`: Bambi's ``PyMCModel.build`` (a few lines, copied) with one change: the
+  parent parameter's component is :class:`_Component`, a subclass of Bambi's whose
+  ``build_group_specific_terms`` hook builds this layer's group-level blocks from integer codes
+  (:func:`gather`), or their collapsed likelihood (:mod:`formulahier.collapsed`);
+* Bambi's term builder (``bambi.backend.terms.GroupSpecificTerm``) for plain independent terms,
+  so their variables are exactly Bambi's (``x|g_offset``, ``x|g_sigma``, ``x|g``);
+* the prior scaler, aliases, population-level predictions and family functions used elsewhere.
+
+Block constructions (``L`` the Cholesky factor of the block's covariance):
+
+* a correlated block (lme4's ``(x | g)``) with two or more columns gets
+  ``R = L_R L_R^T ~ LKJ(eta)``, ``L = diag(sigma) L_R`` and, non-centered, ``u = (L z)^T`` with
+  ``z ~ Normal(0, 1)``; centered, ``beta_j ~ MvNormal(b, L L^T)`` and ``u = beta - b``;
+* an independent block asked to be centered gets ``beta_j ~ Normal(b, sigma)``, ``u = beta - b``.
+
+``b`` holds the population-level effects of the same terms (the intercept un-centered for
+Bambi's centering of common predictors), so the sampler sees the group coefficients
+themselves. Names and dims are Bambi's: ``TEMP|station`` over ``station__factor_dim``, its sd
+``TEMP|station_sigma``; correlations are ``{factor}_corr`` with dims
+``({factor}_corr__effect, {factor}_corr__effect_bis)``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+import pymc as pm
+import pytensor
+import pytensor.tensor as pt
+from bambi.backend import PyMCModel
+from bambi.backend.model_components import (
+    ConstantComponent,
+    DistributionalComponent,
+    ResponseComponent,
+)
+from bambi.backend.terms import GroupSpecificTerm
+from bambi.families.multivariate import MultivariateFamily
+from bambi.families.univariate import Categorical
+from bambi.priors import Prior
+from bambi.utils import get_aliased_name
+
+from ..collapsed import marginal_loglik
+from ..errors import PriorError
+
+if TYPE_CHECKING:  # the model module imports this one
+    from .model import BlockInfo
+
+__all__ = [
+    "PyMCBackend",
+    "aliased_name",
+    "bambi_family_names",
+    "default_group_sd",
+    "family_log_likelihood",
+    "family_posterior_predictive",
+    "gather",
+    "has_response_dim",
+    "inverse_link",
+    "population_linpred",
+]
+
+
+def has_response_dim(bmb_model) -> bool:
+    """Whether the family's linear predictor has a response dim (categorical, multinomial)."""
+    return isinstance(bmb_model.family, (MultivariateFamily, Categorical))
+
+
+def default_group_sd(bmb_model, intercept: bool, cols: np.ndarray):
+    """Scale of Bambi's default ``HalfNormal`` prior on a group-level term's sd.
+
+    Bambi's own rule (its ``PriorScaler``): the intercept's prior scale, or 2.5 sd(y) / sd(x)
+    per column of a slope (1 where Bambi does not scale priors).
+    """
+    scaler = getattr(bmb_model, "scaler", None)
+    if scaler is None:
+        sigma = np.ones(cols.shape[1])
+    elif intercept:
+        sigma = scaler.get_intercept_stats()[1]
+    else:
+        sigma = np.array([scaler.get_slope_sigma(c) for c in cols.T])
+    sigma = np.squeeze(np.atleast_1d(np.asarray(sigma, dtype=float)))
+    return float(sigma) if sigma.ndim == 0 else sigma
+
+
+class PyMCBackend(PyMCModel):
+    """Bambi's PyMC backend, whose parent component also builds this layer's blocks."""
+
+    def __init__(self, blocks: list[BlockInfo], lkj_eta: dict[str, float], plan=None):
+        super().__init__()
+        self.fh_blocks = blocks
+        self.lkj_eta = lkj_eta
+        self.fh_plan = plan
+
+    def build(self, spec):
+        """Bambi's ``PyMCModel.build``, with our component class for the parent parameter.
+
+        The only place where the group-level terms of the main formula can join Bambi's linear
+        predictor; with a collapsed plan, the response is a Potential (marginal likelihood).
+        """
+        self.model = pm.Model()
+        self.components = {}
+        for name, values in spec.response_term.coords.items():
+            if name not in self.model.coords:
+                self.model.add_coords({name: values})
+        parent = spec.family.likelihood.parent
+        with self.model:
+            for name, component in spec.marginal_parameters.items():
+                self.components[name] = ConstantComponent(component)
+                self.components[name].build(self, spec)
+            for name, component in spec.conditional_parameters.items():
+                if name == parent:
+                    self.components[name] = _Component(
+                        component, self.fh_blocks, self.lkj_eta, self.fh_plan
+                    )
+                else:
+                    self.components[name] = DistributionalComponent(component)
+                self.components[name].build(self, spec)
+            if self.fh_plan is None:
+                self.response_component = ResponseComponent(spec.response_term)
+                self.response_component.build(self, spec)
+            else:  # the group effects integrated out: the likelihood of all rows at once
+                marginal = self.components[parent].marginal
+                pm.Potential(f"{aliased_name(spec.response_term)}_marginal", marginal)
+            self.build_potentials(spec)
+        self.spec = spec
+
+
+class _Component(DistributionalComponent):
+    def __init__(self, component, blocks: list[BlockInfo], lkj_eta: dict[str, float], plan=None):
+        super().__init__(component)
+        self.fh_blocks = blocks
+        self.lkj_eta = lkj_eta
+        self.fh_plan = plan
+        self.marginal = None
+
+    def build_group_specific_terms(self, pymc_backend, bmb_model):
+        super().build_group_specific_terms(pymc_backend, bmb_model)  # none in the main formula
+        model = pymc_backend.model
+        if self.fh_plan is not None:
+            self.marginal = self._build_collapsed(model, bmb_model)
+            return
+        for info in self.fh_blocks:
+            for term in info.terms.values():
+                _add_coords(model, term.coords)
+            if info.custom:
+                u = self._build_block(info, model, bmb_model)
+            else:  # Bambi's own term builder, one term at a time
+                u = pt.concatenate(
+                    [
+                        pt.reshape(GroupSpecificTerm(t, True).build(bmb_model), (-1, t.width))
+                        for t in info.terms.values()
+                    ],
+                    axis=1,
+                )
+            self.output += gather(u, info.data.codes, info.data.X)
+
+    def _sigmas(self, info: BlockInfo, model):
+        sigmas = []
+        for tname, term in info.terms.items():
+            bterm = GroupSpecificTerm(term, True)
+            prior = term.prior
+            if not (isinstance(prior, Prior) and prior.name == "Normal" and "sigma" in prior.args):
+                raise PriorError(
+                    f"The group-level term '{tname}' has the prior {prior}; a correlated or "
+                    "centered block needs Normal(0, sigma) group effects. Set a prior on its "
+                    "sd instead, or pass correlated=False for this factor."
+                )
+            sigma = prior.args["sigma"]
+            hyper_dims = [term.expr_dim] if term.expr_dim else None
+            if isinstance(sigma, Prior):
+                sigma = bterm.build_distribution(sigma, f"{tname}_sigma", dims=hyper_dims)
+            sigmas.append(pt.atleast_1d(pt.as_tensor_variable(sigma)) * np.ones(term.width))
+        return pt.concatenate(sigmas)
+
+    def _block_scale(self, info: BlockInfo, model):
+        """The block's sds and, for a correlated block, ``diag(sd) L_R`` (else None)."""
+        sigma = self._sigmas(info, model)
+        chol = None
+        if info.corr:
+            dim_a, dim_b = f"{info.corr}__effect", f"{info.corr}__effect_bis"
+            model.add_coords({dim_a: info.labels, dim_b: info.labels})
+            eta = self.lkj_eta[info.block.factor]
+            chol_corr = pm.LKJCorr(f"{info.corr}_chol", n=info.size, eta=eta)
+            pm.Deterministic(info.corr, chol_corr @ chol_corr.T, dims=(dim_a, dim_b))
+            chol = sigma[:, None] * chol_corr
+        return sigma, chol
+
+    def _build_collapsed(self, model, bmb_model):
+        plan = self.fh_plan
+        chols = []
+        for info in self.fh_blocks:
+            sigma, chol = self._block_scale(info, model)
+            chols.append(chol if chol is not None else pt.diag(sigma))
+        chol_S = chols[0] if len(chols) == 1 else pt.linalg.block_diag(*chols)
+        beta = pt.concatenate([pt.atleast_1d(model[name]).flatten() for name in plan.names])
+        sigma = model[plan.sigma]
+        return marginal_loglik(plan.stats, beta, chol_S, sigma)
+
+    def _build_block(self, info: BlockInfo, model, bmb_model):
+        sigma, chol = self._block_scale(info, model)
+        factor_dim = next(iter(info.terms.values())).factor_dim
+        effect_dim = f"{info.name}__effect"
+        model.add_coords({effect_dim: info.labels})
+        if info.block.noncentered:
+            z = pm.Normal(f"{info.name}_z_offset", 0.0, 1.0, dims=(effect_dim, factor_dim))
+            u = (pt.dot(chol, z) if chol is not None else sigma[:, None] * z).T
+        else:
+            mean = self._population_means(info, model, bmb_model)
+            beta_name = f"{info.name}_beta_offset"  # "_offset": dropped from the posterior
+            if chol is not None:
+                beta = pm.MvNormal(beta_name, mu=mean, chol=chol, dims=(factor_dim, effect_dim))
+            else:
+                beta = pm.Normal(beta_name, mu=mean, sigma=sigma, dims=(factor_dim, effect_dim))
+            u = beta - mean
+        start = 0
+        for tname, term in info.terms.items():
+            value = u[:, start] if term.levels is None else u[:, start : start + term.width]
+            pm.Deterministic(tname, value, dims=tuple(term.coords))
+            start += term.width
+        return u
+
+    def _population_means(self, info: BlockInfo, model, bmb_model):
+        """Population-level effects matching the block's columns (zero where none match)."""
+        comp = self.component
+        common = comp.common_terms
+        intercept = pt.as_tensor_variable(0.0)
+        if comp.intercept_term is not None:
+            intercept = model[get_aliased_name(comp.intercept_term)]
+            if common and bmb_model.center_predictors:
+                xbar = self.design_matrix_without_intercept.mean(0)
+                coefs = pt.concatenate(
+                    [pt.atleast_1d(model[get_aliased_name(t)]) for t in common.values()]
+                )
+                intercept = intercept - pt.dot(xbar, coefs)
+        means = []
+        for column in info.columns:
+            tname, level = column.term, column.level
+            expr = tname.split("|")[0]
+            if expr == "1":
+                means.append(intercept)
+                continue
+            term = common.get(expr)
+            value = pt.as_tensor_variable(0.0)
+            if term is not None:
+                var = model[get_aliased_name(term)]
+                levels = [str(v) for vs in term.coords.values() for v in vs]
+                if level is None and not levels:
+                    value = var
+                elif level is not None and level in levels:
+                    value = pt.atleast_1d(var)[levels.index(level)]
+            means.append(value)
+        return pt.stack(means)
+
+
+def gather(u, codes: np.ndarray, X: np.ndarray):
+    """``sum_k u[codes, k] * X[:, k]``: the group-level part of the linear predictor.
+
+    One gather per column (``u[:, k][codes]``): gathering whole rows of ``u`` and slicing
+    afterwards costs about 4x more per gradient (measured by ``python -m benchmarks --scale``).
+    An intercept column of ones is not multiplied.
+    """
+    # shared variables, not constants: PyTensor's rewrites hash and copy big constants
+    codes_t = pytensor.shared(codes, borrow=True)
+    out = 0
+    for k in range(X.shape[1]):
+        column = u[:, k][codes_t]
+        if not np.all(X[:, k] == 1.0):
+            column = column * pytensor.shared(np.ascontiguousarray(X[:, k]), borrow=True)
+        out = out + column
+    return out
+
+
+def _add_coords(model, coords: dict) -> None:
+    for name, values in coords.items():
+        if name not in model.coords:
+            model.add_coords({name: values})
+
+
+# ---------------------------------------------------------------- other internals
+
+
+def aliased_name(term) -> str:
+    """The posterior name Bambi gives a term (its alias if it has one)."""
+    return get_aliased_name(term)
+
+
+def bambi_family_names() -> set[str]:
+    """Names of Bambi's built-in families."""
+    import bambi.defaults.families as bambi_families
+
+    return set(getattr(bambi_families, "BUILTIN_FAMILIES", {}))
+
+
+def population_linpred(bmb_model, posterior, frame: pd.DataFrame) -> np.ndarray:
+    """Population-level linear predictor of the parent parameter, ``(draws, rows)``."""
+    comp = bmb_model.parameters[bmb_model.family.likelihood.parent]
+    n = len(frame)
+    if not comp.design.common:
+        return np.zeros((posterior.sizes["chain"] * posterior.sizes["draw"], n))
+    common = comp.predict_common(
+        posterior, frame, False, ("chain", "draw"), ("__obs__", "__variables__"), {}
+    )
+    return common.transpose("chain", "draw", "__obs__").to_numpy().reshape(-1, n)
+
+
+def inverse_link(bmb_model):
+    """The inverse link function of the parent parameter (numpy)."""
+    return bmb_model.family.link[bmb_model.family.likelihood.parent].linkinv
+
+
+def family_log_likelihood(bmb_model, posterior):
+    """Pointwise log-likelihood given the parent parameter's values in ``posterior``."""
+    return bmb_model.family.log_likelihood(model=bmb_model, posterior=posterior, data=None)
+
+
+def family_posterior_predictive(bmb_model, posterior, rng, frame: pd.DataFrame):
+    """Draws of new responses given the parent parameter's values in ``posterior``."""
+    return bmb_model.family.posterior_predictive(
+        model=bmb_model, posterior=posterior, random_seed=rng, data=frame
+    )
+
+
