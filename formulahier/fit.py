@@ -25,6 +25,7 @@ from .errors import (
 )
 from .families import BrmsFormula, bambi_hint, dpar_formulas, resolve_family
 from .fit_tools import FitTools
+from .fit_verbs import FitVerbs
 from .formula import build_spec
 from .parameterization import resolve_auto
 from .priors import PriorSpec, Resolved, resolve_priors, split_priors
@@ -276,7 +277,7 @@ class Model:
         return f"<formulahier.Model {self.formula!r}, family={self.spec.family}, nobs={self.nobs}>"
 
 
-class Fit(FitTools):
+class Fit(FitVerbs, FitTools):
     """A fitted multilevel model: posterior draws plus lme4/brms-style results.
 
     Attributes

@@ -174,7 +174,7 @@ def _check_supported(bmodel, kind: str) -> None:
             f"fit.predict does not support the '{family.name}' family yet; use Bambi's "
             "fit.model.predict(fit.idata, data=...) (existing levels only)."
         )
-    extra = [n for n in bmodel.distributional_components if n != family.likelihood.parent]
+    extra = [n for n in bmodel.conditional_parameters if n != family.likelihood.parent]
     if extra:
         raise FormulahierError(
             f"fit.predict does not support models with predictors on {extra}; use "

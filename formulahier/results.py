@@ -87,7 +87,7 @@ class PosteriorView:
     def _dpars(self) -> list:
         """Components with their own formula besides the parent (brms ``bf(..., sigma ~ x)``)."""
         parent = self.bmb_model.family.likelihood.parent
-        return [c for n, c in self.bmb_model.distributional_components.items() if n != parent]
+        return [c for n, c in self.bmb_model.conditional_parameters.items() if n != parent]
 
     def population_draws(self) -> dict[str, xr.DataArray]:
         """Population-level effects, keyed ``Intercept``, ``TEMP``, ``f[b]``.
