@@ -223,7 +223,7 @@ def _plot(frames: dict, fh_model, ci_prob: float, points: bool):
         ax.set_ylabel(response)
         ax.set_title(f"{effect}  ({100 * ci_prob:g}% interval)", fontsize=10)
     for ax in axes.ravel()[n:]:
-        ax.set_visible(False)
+        fig.delaxes(ax)
     return fig
 
 
