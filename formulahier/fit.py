@@ -285,7 +285,8 @@ class Fit(FitVerbs, FitTools):
     idata : xarray.DataTree
         ArviZ DataTree with ``posterior``, ``sample_stats`` and ``observed_data``.
     model : bambi.Model
-        The Bambi model (so Bambi's ``predict`` and ``interpret`` work).
+        The Bambi model. Its ``predict`` and ``interpret`` know only the population-level part;
+        use :meth:`predict` and :meth:`conditional_effects` for the whole model.
     spec : ModelSpec
         What the model is.
     settings : dict
