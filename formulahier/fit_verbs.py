@@ -14,6 +14,7 @@ import pandas as pd
 from . import brms_names as _names
 from . import effects as _effects
 from . import verbs as _verbs
+from .data import to_pandas
 
 __all__ = ["FitVerbs"]
 
@@ -127,7 +128,7 @@ class FitVerbs:
         values = self.posterior_epred(newdata, re_formula, allow_new_levels, seed)
         if not summary:
             return values
-        index = self.fh_model.data.index if newdata is None else pd.DataFrame(newdata).index
+        index = self.fh_model.data.index if newdata is None else to_pandas(newdata).index
         return _verbs.summarise_draws(values, ci_prob, index=index)
 
     def residuals(self, summary: bool = True, ci_prob: float = 0.95, re_formula=None):

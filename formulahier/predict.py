@@ -201,9 +201,9 @@ def predict(
     ``chain x draw``); the result then has a single chain.
     """
     if kind not in KINDS:
-        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}.")
+        raise DataError(f"kind must be one of {KINDS}, got {kind!r}.")
     if not 0 < ci_prob < 1:
-        raise ValueError(f"ci_prob must be between 0 and 1 (e.g. 0.95), got {ci_prob!r}.")
+        raise DataError(f"ci_prob must be between 0 and 1 (e.g. 0.95), got {ci_prob!r}.")
     bmodel = fh_model.bambi
     _check_supported(bmodel, kind)
     blocks = _select_blocks(fh_model, re_formula)

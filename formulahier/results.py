@@ -17,6 +17,8 @@ import pandas as pd
 import xarray as xr
 from bambi.utils import get_aliased_name
 
+from .errors import DataError
+
 __all__ = ["PosteriorView", "Summary"]
 
 SAMPLE_DIMS = ("chain", "draw")
@@ -26,7 +28,7 @@ DIAG_COLUMNS = ["r_hat", "ess_bulk", "ess_tail"]
 
 def _check_prob(ci_prob: float) -> float:
     if not (isinstance(ci_prob, (int, float)) and 0 < ci_prob < 1):
-        raise ValueError(f"ci_prob must be between 0 and 1, got {ci_prob!r}")
+        raise DataError(f"ci_prob must be between 0 and 1 (e.g. 0.95), got {ci_prob!r}.")
     return float(ci_prob)
 
 

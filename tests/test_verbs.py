@@ -254,3 +254,29 @@ def test_binomial_epred_is_trials_times_probability(mock_sampling):
     np.testing.assert_allclose(fit.posterior_epred(new), prob_new * np.array([10, 20, 30]))
     res = fit.residuals(summary=False)
     np.testing.assert_allclose(res, cbpp["incidence"].to_numpy()[None, :] - epred)
+
+
+# ---- plots ---------------------------------------------------------------------------------------
+def test_trace_plot_uses_brms_names_and_ppc_has_a_legend(small_fit, tmp_path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    pc = small_fit.plot_trace()
+    names = list(pc.data.data_vars)
+    assert names == [
+        "b_Intercept",
+        "b_Days",
+        "sd_Subject__Intercept",
+        "sd_Subject__Days",
+        "cor_Subject__Intercept__Days",
+        "sigma",
+    ]
+    pc.savefig(tmp_path / "trace.png")
+    assert list(small_fit.plot_trace(var_names=["b_Days"]).data.data_vars) == ["b_Days"]
+    ppc = small_fit.plot_ppc(num_samples=20, seed=1)
+    figure = ppc.viz["figure"].item()
+    texts = [t.get_text() for t in figure.axes[0].get_legend().get_texts()]
+    assert texts == ["observed data", "replicated (20 draws)"]
+    plt.close("all")
