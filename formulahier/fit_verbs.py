@@ -219,14 +219,29 @@ class FitVerbs:
         key = (n, seed)
         cache = self.__dict__.setdefault("_prior_cache", {})
         if key not in cache:
+            import pymc as pm
             import xarray as xr
 
-            prior = self.fh_model.prior_predictive(draws=n, seed=seed)["prior"].to_dataset()
+            model = self.fh_model.pymc_model
+            names = [v for v in self._view.posterior.data_vars if v in self._population_vars()]
+            with model:  # only the population effects: no draws x rows response array
+                drawn = pm.sample_prior_predictive(draws=n, var_names=names, random_seed=seed)
+            prior = drawn["prior"].to_dataset()
             tree = xr.DataTree.from_dict({"posterior": prior})
             view = PosteriorView(tree, self.model, self.fh_model.blocks)
             draws = {k: v.to_numpy().reshape(-1) for k, v in view.population_draws().items()}
             cache[key] = _verbs.uncenter_intercept(self.model, draws)
         return cache[key]
+
+    def _population_vars(self) -> set[str]:
+        from bambi.utils import get_aliased_name
+
+        out = set()
+        for comp in self.model.conditional_parameters.values():
+            if comp.intercept_term is not None:
+                out.add(get_aliased_name(comp.intercept_term))
+            out.update(get_aliased_name(t) for t in comp.common_terms.values())
+        return out
 
     # -- conditional effects -------------------------------------------------------------------
     def conditional_effects(
