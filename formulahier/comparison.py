@@ -177,9 +177,7 @@ def loo(fitted, *, pointwise: bool = True, label: str = "loo", thin: int = 1):
     return result
 
 
-def compare(
-    fits: Mapping[str, object], *, method: str = "stacking", thin: int = 1
-) -> pd.DataFrame:
+def compare(fits: Mapping[str, object], *, method: str = "stacking", thin: int = 1) -> pd.DataFrame:
     """Rank fits by PSIS-LOO expected log predictive density (``arviz.compare``).
 
     Parameters

@@ -25,6 +25,7 @@ from .errors import (
 )
 from .families import BrmsFormula, bambi_hint, dpar_formulas, resolve_family
 from .fit_tools import FitTools
+from .fit_verbs import FitVerbs
 from .formula import build_spec
 from .parameterization import resolve_auto
 from .priors import PriorSpec, Resolved, resolve_priors, split_priors
@@ -297,7 +298,7 @@ class Model:
         return f"<formulahier.Model {self.formula!r}, family={self.spec.family}, nobs={self.nobs}>"
 
 
-class Fit(FitTools):
+class Fit(FitVerbs, FitTools):
     """A fitted multilevel model: posterior draws plus lme4/brms-style results.
 
     Attributes
@@ -305,7 +306,8 @@ class Fit(FitTools):
     idata : xarray.DataTree
         ArviZ DataTree with ``posterior``, ``sample_stats`` and ``observed_data``.
     model : bambi.Model
-        The Bambi model (so Bambi's ``predict`` and ``interpret`` work).
+        The Bambi model. Its ``predict`` and ``interpret`` know only the population-level part;
+        use :meth:`predict` and :meth:`conditional_effects` for the whole model.
     spec : ModelSpec
         What the model is.
     settings : dict

@@ -150,7 +150,7 @@ class FitTools:
             draws=True,
             samples=samples,
         )
-        name = self.model.response_component.term.name
+        name = self.model.response_term.name
         self.idata["posterior_predictive"] = pp.rename(name).to_dataset()
         return pp
 
@@ -167,11 +167,24 @@ class FitTools:
 
     # -- plots ---------------------------------------------------------------------------------
     def plot_trace(self, var_names=None, **kwargs):
-        """Trace and density of the scalar and small parameters (ArviZ ``PlotCollection``)."""
-        return _plots.plot_trace(self.idata, var_names=var_names, **kwargs)
+        """Trace and density per parameter, brms's ``plot(m)`` (ArviZ ``PlotCollection``).
+
+        By default the population effects, sds, correlations and family parameters under
+        brms's names (``b_Days``, ``sd_Subject__Days``, ``cor_Subject__Intercept__Days``,
+        ``sigma``); ``var_names`` picks some of those, or names posterior variables.
+        Save with ``.savefig("trace.png")``.
+        """
+        from .brms_names import scalar_draws
+
+        draws = scalar_draws(self._view)
+        return _plots.plot_trace(self.idata, var_names=var_names, draws=draws, **kwargs)
 
     def plot_ppc(self, num_samples: int = 50, seed: int | None = None, **kwargs):
-        """Posterior predictive check: observed response vs replicated draws (ArviZ)."""
+        """Posterior predictive check (brms ``pp_check``): observed vs replicated, with a legend.
+
+        Draws ``num_samples`` replicated data sets first if there are none. Returns ArviZ's
+        ``PlotCollection`` (save with ``.savefig("ppc.png")``).
+        """
         if "posterior_predictive" not in self.idata.children:
             self.posterior_predictive(num_draws=num_samples, seed=seed)
         return _plots.plot_ppc(self.idata, num_samples=num_samples, **kwargs)
@@ -200,16 +213,6 @@ class FitTools:
         return _plots.plot_shrinkage(
             self.fh_model, self.coef()[factor], self.fixef(), factor, effects
         )
-
-    def plot_conditional_effects(self, conditional, **kwargs):
-        """Conditional effects through Bambi's ``interpret.plot_predictions``.
-
-        ``conditional`` names the covariate(s) on the x axis (and colour/panels), e.g.
-        ``"TEMP"`` or ``["TEMP", "station"]``. Returns Bambi's ``(figure, axes)``.
-        """
-        import bambi as bmb
-
-        return bmb.interpret.plot_predictions(self.model, self.idata, conditional, **kwargs)
 
     # -- saving and refitting ------------------------------------------------------------------
     def save(self, path) -> Path:

@@ -16,23 +16,73 @@ from .errors import DataError, FormulahierError
 __all__ = ["plot_forest", "plot_ppc", "plot_shrinkage", "plot_trace", "raw_group_estimates"]
 
 
-def plot_trace(idata, var_names=None, **kwargs):
-    """Trace and marginal density per parameter (``arviz.plot_trace_dist``)."""
-    import arviz as az
+def plot_trace(idata, var_names=None, draws=None, **kwargs):
+    """Trace and marginal density per parameter (``arviz.plot_trace_dist``).
 
-    if var_names is None:
+    Parameters
+    ----------
+    idata : xarray.DataTree
+        The fit's posterior.
+    var_names : list of str, optional
+        Parameters to show: brms names (keys of ``draws``) or the posterior's own variables.
+        Default: every key of ``draws``, i.e. what brms's ``plot(m)`` shows.
+    draws : dict of str to DataArray, optional
+        brms-named scalar draws (:func:`formulahier.brms_names.scalar_draws`): population
+        effects, sds, correlations, family parameters.
+    **kwargs
+        Passed to :func:`arviz.plot_trace_dist`.
+
+    Returns
+    -------
+    arviz_plots.PlotCollection
+
+    """
+    import arviz as az
+    import xarray as xr
+
+    names = [var_names] if isinstance(var_names, str) else var_names
+    if draws and (names is None or all(n in draws for n in names)):
+        chosen = {n: draws[n] for n in (names or list(draws))}
+        idata = xr.DataTree.from_dict({"posterior": xr.Dataset(chosen)})
+        names = list(chosen)
+    elif names is None:
         posterior = idata["posterior"]
-        var_names = [v for v in posterior.data_vars if posterior[v].ndim <= 3]
-    return az.plot_trace_dist(idata, var_names=var_names, **kwargs)
+        names = [v for v in posterior.data_vars if posterior[v].ndim <= 3]
+    kwargs.setdefault("compact", False)
+    if "plot_collection" not in kwargs:  # room for the names of the rows
+        figure_kwargs = dict(kwargs.pop("figure_kwargs", None) or {})
+        figure_kwargs.setdefault("figsize", (11, 0.6 + 1.9 * len(names)))
+        kwargs["figure_kwargs"] = figure_kwargs
+    return az.plot_trace_dist(idata, var_names=names, **kwargs)
 
 
 def plot_ppc(idata, num_samples: int = 50, **kwargs):
-    """Observed response against posterior predictive draws (``arviz.plot_ppc_dist``)."""
+    """Observed response against posterior predictive draws (``arviz.plot_ppc_dist``).
+
+    Replicated data sets are thin blue lines, the observed data a thick black line; a legend
+    says which is which.
+    """
     import arviz as az
+    from matplotlib.lines import Line2D
 
     if "posterior_predictive" not in idata.children:
         raise FormulahierError("No posterior predictive draws: call fit.posterior_predictive().")
-    return az.plot_ppc_dist(idata, num_samples=num_samples, **kwargs)
+    visuals = dict(kwargs.pop("visuals", None) or {})
+    predictive = {"color": "C0", "alpha": 0.3, "width": 0.8}
+    observed = {"color": "black", "width": 2.0}
+    visuals.setdefault("predictive_dist", predictive)
+    visuals.setdefault("observed_dist", observed)
+    pc = az.plot_ppc_dist(idata, num_samples=num_samples, visuals=visuals, **kwargs)
+    figure = pc.viz["figure"].item() if "figure" in pc.viz else None
+    if figure is not None and hasattr(figure, "legend") and figure.axes:
+        handles = [
+            Line2D([], [], color="black", lw=2.0, label="observed data"),
+            Line2D(
+                [], [], color="C0", lw=1.0, alpha=0.6, label=f"replicated ({num_samples} draws)"
+            ),
+        ]
+        figure.axes[0].legend(handles=handles, fontsize=8, loc="best")
+    return pc
 
 
 def plot_forest(tables: dict[str, pd.DataFrame], factor: str | None = None, effects=None):

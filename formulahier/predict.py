@@ -151,7 +151,7 @@ def _check_supported(bmodel, kind: str) -> None:
             f"fit.predict does not support the '{family.name}' family yet; use Bambi's "
             "fit.model.predict(fit.idata, data=...) (existing levels only)."
         )
-    extra = [n for n in bmodel.distributional_components if n != family.likelihood.parent]
+    extra = [n for n in bmodel.conditional_parameters if n != family.likelihood.parent]
     if extra:
         raise FormulahierError(
             f"fit.predict does not support models with predictors on {extra}; use "
@@ -178,9 +178,9 @@ def predict(
     ``chain x draw``); the result then has a single chain.
     """
     if kind not in KINDS:
-        raise ValueError(f"kind must be one of {KINDS}, got {kind!r}.")
+        raise DataError(f"kind must be one of {KINDS}, got {kind!r}.")
     if not 0 < ci_prob < 1:
-        raise ValueError(f"ci_prob must be between 0 and 1 (e.g. 0.95), got {ci_prob!r}.")
+        raise DataError(f"ci_prob must be between 0 and 1 (e.g. 0.95), got {ci_prob!r}.")
     bmodel = fh_model.bambi
     _check_supported(bmodel, kind)
     blocks = _select_blocks(fh_model, re_formula)

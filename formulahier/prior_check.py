@@ -171,7 +171,7 @@ def prior_predictive(bambi_model, draws: int = 500, seed: int | None = None):
 
 
 def _response(idata, bambi_model) -> tuple[str, np.ndarray, np.ndarray]:
-    name = bambi_model.response_component.term.name
+    name = bambi_model.response_term.name
     pred = np.asarray(idata["prior_predictive"][name]).ravel()
     observed = np.asarray(idata["observed_data"][name]).ravel()
     return name, pred, observed

@@ -18,6 +18,8 @@ import xarray as xr
 
 from .backend import aliased_name
 
+from .errors import DataError
+
 __all__ = ["PosteriorView", "Summary"]
 
 SAMPLE_DIMS = ("chain", "draw")
@@ -27,7 +29,7 @@ DIAG_COLUMNS = ["r_hat", "ess_bulk", "ess_tail"]
 
 def _check_prob(ci_prob: float) -> float:
     if not (isinstance(ci_prob, (int, float)) and 0 < ci_prob < 1):
-        raise ValueError(f"ci_prob must be between 0 and 1, got {ci_prob!r}")
+        raise DataError(f"ci_prob must be between 0 and 1 (e.g. 0.95), got {ci_prob!r}.")
     return float(ci_prob)
 
 
@@ -88,7 +90,7 @@ class PosteriorView:
     def _dpars(self) -> list:
         """Components with their own formula besides the parent (brms ``bf(..., sigma ~ x)``)."""
         parent = self.bmb_model.family.likelihood.parent
-        return [c for n, c in self.bmb_model.distributional_components.items() if n != parent]
+        return [c for n, c in self.bmb_model.conditional_parameters.items() if n != parent]
 
     def population_draws(self) -> dict[str, xr.DataArray]:
         """Population-level effects, keyed ``Intercept``, ``TEMP``, ``f[b]``.

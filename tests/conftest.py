@@ -41,3 +41,18 @@ def sleep_fit(sleepstudy):
         noncentered=False,
         collapse=False,  # the full centered construction (tests/test_collapsed.py: the other)
     )
+
+
+@pytest.fixture(scope="session")
+def small_fit(sleepstudy):
+    """Real MCMC, small (2 chains x 200 draws after 200 warm-up, about 10 s): for the verbs and
+    conditional effects, whose values are checked by arithmetic on the draws."""
+    return fh.fit(
+        "Reaction ~ Days + (Days | Subject)",
+        sleepstudy,
+        chains=2,
+        draws=200,
+        tune=200,
+        seed=1,
+        progressbar=False,
+    )

@@ -120,7 +120,30 @@ def test_migration_guide_covers_every_r_call():
 
 @pytest.mark.parametrize(
     "method",
-    ["fixef", "ranef", "coef", "varcorr", "summary", "predict", "loo", "plot_ppc", "update"],
+    [
+        "fixef",
+        "ranef",
+        "coef",
+        "varcorr",
+        "summary",
+        "predict",
+        "loo",
+        "plot_ppc",
+        "update",
+        "fitted",
+        "posterior_epred",
+        "posterior_linpred",
+        "residuals",
+        "bayes_R2",
+        "loo_R2",
+        "waic",
+        "hypothesis",
+        "as_draws_df",
+        "ngrps",
+        "conditional_effects",
+        "plot_conditional_effects",
+        "plot_trace",
+    ],
 )
 def test_migration_guide_names_real_fit_methods(method):
     """Every ``fit.X(`` the guide promises exists on :class:`formulahier.Fit`."""

@@ -275,9 +275,9 @@ def test_categorical_block_and_nested_factor_by_hand(mock_sampling):
         + post["1|g"].values[..., gi]
         + np.einsum(
             "cdnk,nk->cdn",
-            post["f|g"].transpose("chain", "draw", "g__factor_dim", "f__expr_dim").values[
-                :, :, gi, :
-            ],
+            post["f|g"]
+            .transpose("chain", "draw", "g__factor_dim", "f__expr_dim")
+            .values[:, :, gi, :],
             fcols,
         )
         + post["1|g:h"].values[..., ghi]
