@@ -234,7 +234,7 @@ class FitVerbs:
         return cache[key]
 
     def _population_vars(self) -> set[str]:
-        from bambi.utils import get_aliased_name
+        from .backend import aliased_name as get_aliased_name
 
         out = set()
         for comp in self.model.conditional_parameters.values():

@@ -17,7 +17,6 @@ import pandas as pd
 import xarray as xr
 
 from .backend import aliased_name
-
 from .errors import DataError
 
 __all__ = ["PosteriorView", "Summary"]

@@ -207,7 +207,7 @@ def uncenter_intercept(bmodel, draws: dict[str, np.ndarray]) -> dict[str, np.nda
     Bambi samples the intercept of centred predictors and subtracts ``mean(X) . b`` from the
     posterior afterwards; a prior drawn from the PyMC model needs the same step.
     """
-    from bambi.utils import get_aliased_name
+    from .backend import aliased_name as get_aliased_name
 
     parent = bmodel.family.likelihood.parent
     comp = bmodel.parameters[parent]

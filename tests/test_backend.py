@@ -35,7 +35,7 @@ def free_names(model):
 
 
 def test_correlated_block_variables(data):
-    m = fh.model("y ~ x + (x | g)", data)
+    m = fh.model("y ~ x + (x | g)", data, collapse=False)
     pmm = m.build()
     names = set(pmm.named_vars)
     # Bambi's names for the group effects and their sds are kept
@@ -55,7 +55,7 @@ def test_correlated_block_variables(data):
 
 
 def test_lkj_eta_reaches_model(data):
-    m = fh.model("y ~ x + (x | g)", data, lkj_eta=3.5)
+    m = fh.model("y ~ x + (x | g)", data, lkj_eta=3.5, collapse=False)
     pmm = m.build()
     rv = pmm["g_corr_chol"]
     eta = rv.owner.inputs[-1]
@@ -63,20 +63,20 @@ def test_lkj_eta_reaches_model(data):
 
 
 def test_double_bar_has_no_correlation(data):
-    pmm = fh.model("y ~ x + (x || g)", data).build()
+    pmm = fh.model("y ~ x + (x || g)", data, collapse=False).build()
     assert not [n for n in pmm.named_vars if n.endswith("_corr")]
     # Bambi's own independent terms
     assert {"1|g_offset", "x|g_offset"} <= free_names(pmm)
 
 
 def test_correlated_false_is_bambi(data):
-    pmm = fh.model("y ~ x + (x | g)", data, correlated=False).build()
+    pmm = fh.model("y ~ x + (x | g)", data, correlated=False, collapse=False).build()
     assert not [n for n in pmm.named_vars if n.endswith("_corr")]
     assert {"1|g_offset", "x|g_offset"} <= free_names(pmm)
 
 
 def test_centered_block(data):
-    pmm = fh.model("y ~ x + (x | g)", data, noncentered=False).build()
+    pmm = fh.model("y ~ x + (x | g)", data, noncentered=False, collapse=False).build()
     assert "g__block0_beta_offset" in free_names(pmm)
     assert "g__block0_z_offset" not in free_names(pmm)
     assert tuple(pmm.named_vars_to_dims["g__block0_beta_offset"]) == (
@@ -86,21 +86,22 @@ def test_centered_block(data):
 
 
 def test_centered_independent_block(data):
-    pmm = fh.model("y ~ x + (1 | g)", data, noncentered=False).build()
+    pmm = fh.model("y ~ x + (1 | g)", data, noncentered=False, collapse=False).build()
     assert "g__block0_beta_offset" in free_names(pmm)
     assert "1|g" in pmm.named_vars
 
 
 def test_per_factor_options(data):
     pmm = fh.model(
-        "y ~ x + (x | g) + (1 | h)", data, noncentered={"g": False}, correlated={"g": True}
+        "y ~ x + (x | g) + (1 | h)", data, noncentered={"g": False}, correlated={"g": True},
+        collapse=False,
     ).build()
     assert "g__block0_beta_offset" in free_names(pmm)
     assert "1|h_offset" in free_names(pmm)  # h left to Bambi (non-centered, independent)
 
 
 def test_three_effects_and_categorical(data):
-    pmm = fh.model("y ~ x + f + (1 + x + f | g)", data).build()
+    pmm = fh.model("y ~ x + f + (1 + x + f | g)", data, collapse=False).build()
     labels = list(pmm.coords["g_corr__effect"])
     assert labels[:2] == ["Intercept", "x"] and len(labels) == 4
     assert all(lab.startswith("f[") for lab in labels[2:])
@@ -108,18 +109,18 @@ def test_three_effects_and_categorical(data):
 
 
 def test_two_blocks_same_factor(data):
-    pmm = fh.model("y ~ x + z + (x | g) + (0 + z + f | g)", data).build()
+    pmm = fh.model("y ~ x + z + (x | g) + (0 + z + f | g)", data, collapse=False).build()
     assert {"g_corr", "g_corr_2"} <= set(pmm.named_vars)
 
 
 def test_nested_blocks(data):
-    pmm = fh.model("y ~ x + (x | h/g)", data).build()
+    pmm = fh.model("y ~ x + (x | h/g)", data, collapse=False).build()
     assert {"h_corr", "h:g_corr", "1|h:g", "x|h:g"} <= set(pmm.named_vars)
 
 
 def test_user_data_not_modified(data):
     before = data.copy(deep=True)
-    fh.model("y ~ x + (x | g)", data).build()
+    fh.model("y ~ x + (x | g)", data, collapse=False).build()
     pd.testing.assert_frame_equal(data, before)
     assert data["g"].dtype == before["g"].dtype
 
@@ -137,7 +138,7 @@ def test_prior_draws_have_the_block_covariance(noncentered):
             "g": np.repeat(np.arange(n_groups), 2).astype(str),
         }
     )
-    pmm = fh.model("y ~ x + (x | g)", df, noncentered=noncentered).build()
+    pmm = fh.model("y ~ x + (x | g)", df, noncentered=noncentered, collapse=False).build()
     with pmm:
         prior = pm.sample_prior_predictive(draws=150, random_seed=2)["prior"]
     u0 = prior["1|g"].values[0]

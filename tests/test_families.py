@@ -141,7 +141,11 @@ def test_table_covers_the_issue():
 @pytest.mark.parametrize("family", sorted(FAMILY_RESPONSES))
 def test_family_builds_correlated_block(data, family, noncentered):
     m = fh.model(
-        f"{FAMILY_RESPONSES[family]} ~ x + (x | g)", data, family=family, noncentered=noncentered
+        f"{FAMILY_RESPONSES[family]} ~ x + (x | g)",
+        data,
+        family=family,
+        noncentered=noncentered,
+        collapse=False,  # the full construction, as for every other family
     )
     pmm = m.build()
     assert {"1|g", "x|g", "1|g_sigma", "x|g_sigma", "g_corr"} <= set(pmm.named_vars)
@@ -166,7 +170,7 @@ def test_cumulative_centered_uses_zero_intercept_mean(data):
     beta, u = pm.draw([pmm["g__block0_beta_offset"], pmm["1|g"]], random_seed=1)
     np.testing.assert_allclose(u, beta[:, 0])
     # control: with an intercept (gaussian) the mean is not zero, the same check fails
-    m = fh.model("y ~ x + (x | g)", data, noncentered=False)
+    m = fh.model("y ~ x + (x | g)", data, noncentered=False, collapse=False)
     pmm = m.build()
     beta, u = pm.draw([pmm["g__block0_beta_offset"], pmm["1|g"]], random_seed=1)
     assert not np.allclose(u, beta[:, 0])

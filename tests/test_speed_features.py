@@ -63,13 +63,17 @@ def test_auto_weak_levels_decide():
 
 
 def test_auto_on_the_benchmark_datasets():
-    sleep = fh.model("Reaction ~ Days + (Days | Subject)", fh.datasets.load("sleepstudy"))
+    sleep = fh.model(
+        "Reaction ~ Days + (Days | Subject)", fh.datasets.load("sleepstudy"), collapse=False
+    )
     assert sleep.spec.blocks[0].noncentered is False
     assert sleep.parameterization["Subject"].noncentered is False
     ozone = fh.datasets.load("ozone")
     spec = fh.build_spec("log_ozone ~ TEMP + (TEMP | station)")
     assert choose_noncentered(spec, ozone)["station"].noncentered is False
-    radon = fh.model("log_radon ~ floor + (floor | county)", fh.datasets.load("radon"))
+    radon = fh.model(
+        "log_radon ~ floor + (floor | county)", fh.datasets.load("radon"), collapse=False
+    )
     assert radon.spec.blocks[0].noncentered is True
     # the built graphs follow the choice
     assert "Subject__block0_beta_offset" in sleep.pymc_model.named_vars
