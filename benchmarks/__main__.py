@@ -35,18 +35,22 @@ REFERENCE = HERE.parent.parent / "shared" / "reference"
 PLAN: list[tuple[str, str, str, str]] = [
     ("sleepstudy", "fh", "auto", "pymc"),
     ("sleepstudy", "pymc", "auto", "pymc"),
+    ("sleepstudy", "fh", "full", "pymc"),
     ("sleepstudy", "fh", "nc", "pymc"),
     ("sleepstudy", "fh", "auto", "nutpie"),
     ("sleepstudy", "pymc", "auto", "nutpie"),
     ("ozone_slopes", "fh", "auto", "pymc"),
     ("ozone_slopes", "pymc", "auto", "pymc"),
+    ("ozone_slopes", "fh", "full", "pymc"),
     ("ozone_slopes", "fh", "nc", "pymc"),
     ("ozone_slopes", "fh", "auto", "nutpie"),
     ("radon_intercepts", "fh", "auto", "pymc"),
     ("radon_intercepts", "pymc", "auto", "pymc"),
+    ("radon_intercepts", "fh", "full", "pymc"),
     ("radon_intercepts", "fh", "c", "pymc"),
     ("radon_slopes", "fh", "auto", "pymc"),
     ("radon_slopes", "pymc", "auto", "pymc"),
+    ("radon_slopes", "fh", "full", "pymc"),
     ("radon_slopes", "fh", "c", "pymc"),
     ("cbpp", "fh", "auto", "pymc"),
     ("cbpp", "pymc", "auto", "pymc"),
@@ -151,8 +155,11 @@ def _cell(r: dict) -> tuple:
 def ratios(rows: list[dict]) -> str:
     """Per-seed ratios of ESS/s, then their median (and range when several seeds ran)."""
     by = {(*_cell(r), r.get("seed", 1)): r for r in rows}
-    out = ["| model | ESS/s fh / hand-written | ESS/s auto / the other param. | ESS/s fh / brms |"]
-    out.append("|---|---|---|---|")
+    out = [
+        "| model | ESS/s fh / hand-written | ESS/s auto / the other param. "
+        "| ESS/s auto / full (collapse=False) | ESS/s fh / brms |"
+    ]
+    out.append("|---|---|---|---|---|")
 
     def fmt(values: list[float], suffix: str = "") -> str:
         if not values:
@@ -168,19 +175,23 @@ def ratios(rows: list[dict]) -> str:
             continue
         some = next(iter(fhs.values()))
         other = "c" if some["chosen"].endswith(":nc") else "nc"
-        hand, alt = [], []
+        hand, alt, full = [], [], []
         for seed, fh in fhs.items():
             h = by.get((case, "pymc", "auto", "pymc", "warm", seed))
             a = by.get((case, "fh", other, "pymc", "warm", seed))
+            f = by.get((case, "fh", "full", "pymc", "warm", seed))
             if h:
                 hand.append(fh["ess_per_s"] / h["ess_per_s"])
             if a:
                 alt.append(fh["ess_per_s"] / a["ess_per_s"])
+            if f:
+                full.append(fh["ess_per_s"] / f["ess_per_s"])
         brms = brms_row(case)
         best = _median([r["ess_per_s"] for r in fhs.values()])
         cells = [
             fmt(hand),
             fmt(alt, f" (vs {other})"),
+            fmt(full),
             f"{best / brms['ess_per_s']:.1f}" if brms else "-",
         ]
         out.append(f"| {case} | " + " | ".join(cells) + " |")
@@ -218,7 +229,12 @@ def main(argv=None) -> None:
     ap.add_argument("--chains", type=int, default=4)
     ap.add_argument("--target-accept", type=float, default=None)
     ap.add_argument("--seeds", default="1", help="comma-separated seeds; medians over them")
-    ap.add_argument("--params", default="auto,nc,c", help="parameterizations to run")
+    ap.add_argument(
+        "--params",
+        default="auto,full,nc,c",
+        help="auto: formulahier's defaults (collapsed where exact); full: same, collapse=False; "
+        "nc / c: forced parameterization, collapse=False",
+    )
     ap.add_argument("--report", action="store_true", help="only print the table of stored runs")
     args = ap.parse_args(argv)
     if args.quick:

@@ -50,7 +50,9 @@ def main(argv=None) -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("case")
     ap.add_argument("impl", choices=["fh", "pymc"])
-    ap.add_argument("param", choices=["auto", "nc", "c"])
+    # auto: formulahier's defaults (collapsed gaussian models where exact); full: the same
+    # parameterization with the group effects sampled (collapse=False); nc / c: forced, sampled
+    ap.add_argument("param", choices=["auto", "full", "nc", "c"])
     ap.add_argument("--sampler", default="pymc")
     ap.add_argument("--draws", type=int, default=1000)
     ap.add_argument("--tune", type=int, default=1000)
@@ -71,7 +73,7 @@ def main(argv=None) -> None:
     extra = {}
     if args.target_accept is not None:
         extra["target_accept"] = args.target_accept
-    if args.param == "auto":
+    if args.param in ("auto", "full"):
         from formulahier.parameterization import choose_noncentered
 
         choices = choose_noncentered(fh.build_spec(case.formula, family=case.family), data)
@@ -86,7 +88,8 @@ def main(argv=None) -> None:
             case.formula,
             data,
             family=case.family,
-            noncentered="auto" if args.param == "auto" else args.param == "nc",
+            noncentered="auto" if args.param in ("auto", "full") else args.param == "nc",
+            **({} if args.param == "auto" else {"collapse": False}),
             sampler=args.sampler,
             draws=args.draws,
             tune=args.tune,
@@ -99,6 +102,8 @@ def main(argv=None) -> None:
         idata = fit.idata
         sampling_s = fit.seconds
         chosen = ",".join(f"{b.factor}:{'nc' if b.noncentered else 'c'}" for b in fit.spec.blocks)
+        if fit.settings.get("construction") == "collapsed":
+            chosen = "collapsed"
     else:
         import arviz_stats
         import pymc as pm
