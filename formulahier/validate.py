@@ -406,8 +406,12 @@ def check_used_columns(frame: pd.DataFrame, used: Iterable[str]) -> None:
     """
     for col in used:
         values = frame[col]
-        if pd.api.types.is_complex_dtype(values.dtype) or (
-            values.dtype == object and values.map(lambda v: isinstance(v, complex)).any()
+        if (
+            pd.api.types.is_complex_dtype(values.dtype)
+            or (
+                values.dtype == object  # a sample: complex numbers among Python objects
+                and values.iloc[:1000].map(lambda v: isinstance(v, complex)).any()
+            )
         ):
             raise DataError(
                 f"The column '{col}' holds complex numbers; the model needs real numbers. "
@@ -487,11 +491,45 @@ def check_design(bambi_model, frame: pd.DataFrame) -> None:
             )
 
 
-_RANK_TOL = 1e-7  # R's lm() and lme4's tolerance on the pivoted QR of the design
+_RANK_TOL = 1e-7  # R's lm() tolerance: a column whose residual is below it is aliased
+_SAMPLE_ROWS = 20_000  # above this (and 20 x columns), the test runs on a sample of rows
+
+
+def _first_aliased(A: np.ndarray) -> tuple[int, list[int], np.ndarray] | None:
+    """The first column of ``A`` (in order) spanned by the columns before it.
+
+    Returns ``(column, earlier columns used, their coefficients)`` or ``None`` (full rank).
+    Gram-Schmidt (twice, for stability) on the ``cols x cols`` triangle of a QR of ``A``: the
+    triangle has the inner products of ``A``'s columns, so the answer is ``A``'s.
+    """
+    R = np.linalg.qr(A, mode="r") if A.shape[0] > A.shape[1] else A
+    basis = np.zeros((R.shape[0], 0))
+    tri = np.zeros((0, 0))  # R[:, kept] = basis @ tri
+    kept: list[int] = []
+    for j in range(R.shape[1]):
+        a = R[:, j]
+        h = basis.T @ a
+        r = a - basis @ h
+        h2 = basis.T @ r
+        r, h = r - basis @ h2, h + h2
+        size = np.linalg.norm(r)
+        if size <= _RANK_TOL * max(np.linalg.norm(a), np.finfo(float).tiny):
+            coef = np.linalg.solve(tri, h) if kept else np.zeros(0)
+            return j, kept, coef
+        basis = np.column_stack([basis, r / size])
+        tri = np.block([[tri, h[:, None]], [np.zeros((1, len(kept))), np.array([[size]])]])
+        kept.append(j)
+    return None
 
 
 def _check_rank(X: np.ndarray, labels: list[str], cname: str, parent: str) -> None:
-    """Refuse a rank-deficient population design; O(rows x cols^2) time, one copy of X."""
+    """Refuse a rank-deficient population design.
+
+    Time ``O(rows x cols^2)`` up to 20,000 rows; above, the test runs on a random sample of rows
+    (a deficient design is deficient on every sample; the sample holds a few rows where each
+    column is not zero, so rare levels are in it) and a column found aliased there is
+    confirmed on all rows in ``O(rows x cols)``; only if the sample misled are all rows used.
+    """
     n, p = X.shape
     if p == 0:
         return
@@ -507,30 +545,32 @@ def _check_rank(X: np.ndarray, labels: list[str], cname: str, parent: str) -> No
             f"The model has {p} population-level coefficients but only {n} rows of data; "
             "use fewer terms or more data."
         )
-    R = np.linalg.qr(X / norms, mode="r")  # X^T X = R^T R: R (cols x cols) keeps the geometry
-    s = np.linalg.svd(R, compute_uv=False)
-    if s[-1] > _RANK_TOL * s[0]:
+    Xn = X / norms  # unit columns: scale does not decide
+    m = max(_SAMPLE_ROWS, 20 * p)
+    if n > m:
+        rows = np.random.default_rng(0).choice(n, m, replace=False)
+        # and a few rows where each column is not zero: rare levels of a factor are in too
+        rows = np.unique(np.concatenate([rows, *(np.flatnonzero(c)[:20] for c in X.T)]))
+        found = _first_aliased(Xn[rows])
+        if found is not None:
+            j, kept, coef = found
+            resid = Xn[:, j] - (Xn[:, kept] @ coef if kept else 0.0)
+            if np.linalg.norm(resid) > 1e3 * _RANK_TOL:  # not on all rows: decide on all rows
+                found = _first_aliased(Xn)
+    else:
+        found = _first_aliased(Xn)
+    if found is None:
         return
-    # which columns: in formula order, each one that the columns before it already span
-    kept: list[int] = []
-    for j in range(p):
-        if kept:
-            coef, *_ = np.linalg.lstsq(R[:, kept], R[:, j], rcond=None)
-            resid = np.linalg.norm(R[:, j] - R[:, kept] @ coef)
-        else:
-            coef, resid = np.zeros(0), np.linalg.norm(R[:, j])
-        if resid > _RANK_TOL**0.5:
-            kept.append(j)
-            continue
-        partners = [labels[k] for k, c in zip(kept, coef, strict=True) if abs(c) > 1e-6]
-        what = "" if cname == parent else f" (in the formula of {cname})"
-        raise DataError(
-            f"The population-level predictors{what} are collinear: '{labels[j]}' is a linear "
-            f"combination of {', '.join(map(repr, partners)) or 'the other columns'} in the "
-            "data used (a rank-deficient fixed-effect model matrix; lme4 would drop the "
-            "column). Remove one of them, or check for duplicated or constant columns and "
-            "for empty cells of an interaction."
-        )
+    j, kept, coef = found
+    partners = [labels[k] for k, c in zip(kept, coef, strict=True) if abs(c) > 1e-9]
+    what = "" if cname == parent else f" (in the formula of {cname})"
+    raise DataError(
+        f"The population-level predictors{what} are collinear: '{labels[j]}' is a linear "
+        f"combination of {', '.join(map(repr, partners)) or 'the other columns'} in the "
+        "data used (a rank-deficient fixed-effect model matrix; lme4 would drop the "
+        "column). Remove one of them, or check for duplicated or constant columns and "
+        "for empty cells of an interaction."
+    )
 
 
 # --------------------------------------------------------------------------------------------
