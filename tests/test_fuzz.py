@@ -500,7 +500,7 @@ def prior_values(draw, positive: bool = False):
         name = draw(st.sampled_from(["HalfNormal", "Exponential"] if positive else GOOD_DISTS))
     scale = draw(st.sampled_from([1.0, 0.5, 2, 0.0, -1.0, float("nan"), float("inf")]))
     bad = bad or not (0 < scale < float("inf"))
-    arg = "lam" if name == "Exponential" else "sigma"
+    arg = {"Exponential": "lam", "Laplace": "b"}.get(name, "sigma")
     if draw(st.integers(0, 7)) == 0:
         arg, bad = draw(st.sampled_from(["sd", "scale_", "Sigma"])), True
     args = {arg: scale}
