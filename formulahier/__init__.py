@@ -15,6 +15,7 @@ from .errors import (
     FormulahierError,
     FormulahierWarning,
     MemoryLimitError,
+    OptionError,
     PriorError,
     SamplerError,
 )
@@ -40,6 +41,7 @@ __all__ = [
     "GroupBlock",
     "Model",
     "ModelSpec",
+    "OptionError",
     "PriorError",
     "SamplerError",
     "__version__",

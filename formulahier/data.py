@@ -13,6 +13,7 @@ import formulae as fm
 import numpy as np
 import pandas as pd
 
+from . import validate
 from .errors import DataError, FormulahierWarning
 from .families import check_response
 from .formula import check_columns
@@ -25,8 +26,14 @@ def to_pandas(data) -> pd.DataFrame:
     """Return a pandas copy of a pandas/polars DataFrame or a dict of arrays."""
     if isinstance(data, pd.DataFrame):
         return data.copy()
-    if hasattr(data, "to_pandas"):  # polars, pyarrow
-        return data.to_pandas()
+    if hasattr(data, "to_pandas") and hasattr(data, "columns"):  # polars, pyarrow tables
+        try:
+            frame = data.to_pandas()
+        except Exception as exc:  # noqa: BLE001 - pyarrow/polars types pandas cannot hold
+            what = type(data).__name__
+            raise DataError(f"Could not convert the {what} to pandas: {exc}") from None
+        if isinstance(frame, pd.DataFrame):
+            return frame
     if isinstance(data, Mapping):
         try:
             return pd.DataFrame({k: np.asarray(v) for k, v in data.items()})
@@ -66,10 +73,12 @@ def prepare_data(data, spec: ModelSpec) -> tuple[pd.DataFrame, int]:
     """
     frame = to_pandas(data)
     frame.columns = [str(c) for c in frame.columns]
+    validate.check_columns_unique(frame)
     if frame.empty:
         raise DataError("The data has no rows.")
     check_columns(spec, frame.columns)
     used = _used_columns(spec, frame.columns)
+    validate.check_used_columns(frame, used)  # inf, complex
     incomplete = frame[used].isna().any(axis=1)
     dropped = int(incomplete.sum())
     if dropped:

@@ -13,6 +13,7 @@ __all__ = [
     "FormulahierError",
     "FormulahierWarning",
     "MemoryLimitError",
+    "OptionError",
     "PriorError",
     "SamplerError",
 ]
@@ -54,6 +55,14 @@ class PriorError(FormulahierError, ValueError):
 
 class DataError(FormulahierError, ValueError):
     """The data cannot support the model: missing values, unseen levels, wrong types."""
+
+
+class OptionError(FormulahierError, ValueError):
+    """An option has a wrong type or value, or a keyword argument is unknown.
+
+    ``draws=0``, ``ci_prob=95``, ``target_accept=1.2``, ``seed=-1``, ``kind="means"``, a
+    misspelled keyword: the message names the option and its valid values.
+    """
 
 
 class SamplerError(FormulahierError, RuntimeError):

@@ -116,6 +116,26 @@ FAMILIES: dict[str, FamilyInfo] = {
 }
 
 _ALIASES = {alias: key for key, info in FAMILIES.items() for alias in (key, *info.aliases)}
+# what the response must be for Bambi's other families (checked too; see FamilyInfo.response):
+# "nonneg" is >= 0, "circular" an angle in [-pi, pi]
+BAMBI_RESPONSES = {
+    "asymmetriclaplace": "real",
+    "exgaussian": "real",
+    "laplace": "real",
+    "exponential": "positive",
+    "wald": "positive",
+    "weibull": "positive",
+    "hurdle_gamma": "nonneg",
+    "hurdle_lognormal": "nonneg",
+    "hurdle_poisson": "count",
+    "hurdle_negativebinomial": "count",
+    "zero_inflated_poisson": "count",
+    "zero_inflated_negativebinomial": "count",
+    "zero_inflated_binomial": "trials",
+    "beta_binomial": "trials",
+    "vonmises": "circular",
+}
+_CONTINUOUS = ("real", "positive", "unit", "nonneg", "circular")
 # R's spellings of links that Bambi names differently
 _LINK_ALIASES = {"1/mu^2": "inverse_squared", "inverse_squared": "inverse_squared"}
 _CALL = re.compile(r"^\s*([A-Za-z_][\w.]*)\s*\((.*)\)\s*$", re.S)
@@ -206,12 +226,16 @@ def resolve_family(family, link=None) -> tuple[object, object]:
     if key is None:
         from .backend import bambi_family_names
 
-        if name in bambi_family_names():  # another Bambi family: Bambi checks it
+        builtin = bambi_family_names()
+        if name in builtin:  # another Bambi family: Bambi checks it
             return name, link
         known = sorted({*FAMILIES, *(a for i in FAMILIES.values() for a in i.aliases)})
+        from .validate import did_you_mean
+
+        hint = did_you_mean(name, [*known, *builtin])
         raise FormulaError(
-            f"Unknown family {family!r}. Use one of {', '.join(known)} (or another Bambi family "
-            "name); see docs/families.md."
+            f"Unknown family {family!r}{hint}. Use one of {', '.join(known)} (or another "
+            "Bambi family name); see docs/families.md."
         )
     info = FAMILIES[key]
     if isinstance(link, str):
@@ -399,9 +423,14 @@ def check_response(frame: pd.DataFrame, response: str, family) -> pd.DataFrame:
 
     """
     info = FAMILIES.get(family) if isinstance(family, str) else None
-    if info is None or frame.empty:
+    if info is not None:
+        kind, name = info.response, info.bambi
+    elif isinstance(family, str) and family in BAMBI_RESPONSES:
+        kind, name = BAMBI_RESPONSES[family], family
+    else:
         return frame
-    kind, name = info.response, info.bambi
+    if frame.empty:
+        return frame
     call = _CALL.match(response)
     if call and call.group(1) in ("p", "prop", "proportion"):
         if kind != "trials":
@@ -437,6 +466,17 @@ def check_response(frame: pd.DataFrame, response: str, family) -> pd.DataFrame:
     if values is None:
         return frame
     if kind == "ordinal":
+        numeric = pd.api.types.is_float_dtype(values) and not isinstance(
+            values.dtype, pd.CategoricalDtype
+        )
+        fractional = values[values != np.round(values)].nunique() if numeric else 0
+        if fractional > 20:
+            raise DataError(
+                f"The {name} family needs ordered categories, but the response '{response}' "
+                f"holds {values.nunique()} distinct values, {fractional} of them not whole "
+                "numbers: it looks continuous. Cut it into ordered categories (an ordered "
+                "pd.Categorical, e.g. pd.cut(...)) or use family='gaussian'."
+            )
         if response in frame.columns and not isinstance(values.dtype, pd.CategoricalDtype):
             levels = sorted(values.unique())
             frame = frame.copy()
@@ -481,9 +521,27 @@ def check_response(frame: pd.DataFrame, response: str, family) -> pd.DataFrame:
                 f"The beta family needs a response strictly between 0 and 1; '{response}' is "
                 f"not in {_rows(bad)}."
             )
+    elif kind == "nonneg":
+        bad = values < 0
+        if bad.any():
+            raise DataError(
+                f"The {name} family needs a response >= 0; '{response}' is not in {_rows(bad)}."
+            )
+    elif kind == "circular":
+        bad = (values < -np.pi) | (values > np.pi)
+        if bad.any():
+            raise DataError(
+                f"The {name} family needs an angle in radians between -pi and pi; "
+                f"'{response}' is not in {_rows(bad)}."
+            )
     bad = ~np.isfinite(values)
     if bad.any():
         raise DataError(f"The response '{response}' is infinite or NaN in {_rows(bad)}.")
+    if kind in _CONTINUOUS and values.nunique() < 2:
+        raise DataError(
+            f"The response '{response}' has the same value ({values.iloc[0]:g}) in every row: "
+            f"there is nothing for the {name} family to explain (its scale would be 0)."
+        )
     return frame
 
 

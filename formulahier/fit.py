@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import time
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
@@ -12,6 +13,7 @@ from typing import Any
 import pandas as pd
 
 from . import results
+from . import validate as check
 from .backend import HierModel, add_exact_effects, observed_data, split_group_priors
 from .comparison import compare
 from .data import prepare_data
@@ -20,6 +22,7 @@ from .errors import (
     FormulaError,
     FormulahierError,
     MemoryLimitError,
+    OptionError,
     PriorError,
     SamplerError,
 )
@@ -29,7 +32,7 @@ from .fit_verbs import FitVerbs
 from .formula import build_spec
 from .parameterization import resolve_auto
 from .priors import PriorSpec, Resolved, resolve_priors, split_priors
-from .spec import ModelSpec
+from .spec import MODEL_OPTIONS, ModelSpec
 
 __all__ = ["Fit", "Model", "compare", "fit", "get_prior", "load", "model"]
 
@@ -44,9 +47,12 @@ _EXTRA = {"nutpie": "nutpie", "numpyro": "jax", "blackjax": "jax"}
 
 def check_sampler(sampler: str) -> str:
     """Validate a sampler name and that its optional packages are importable."""
-    key = str(sampler).lower()
+    key = sampler.lower() if isinstance(sampler, str) else sampler
     if key not in SAMPLERS:
-        raise SamplerError(f"Unknown sampler {sampler!r}; choose one of {sorted(SAMPLERS)}.")
+        hint = check.did_you_mean(key, SAMPLERS) if isinstance(key, str) else ""
+        raise SamplerError(
+            f"Unknown sampler {sampler!r}{hint}; `sampler` is one of {sorted(SAMPLERS)}."
+        )
     missing = [p for p in SAMPLERS[key] if importlib.util.find_spec(p) is None]
     if missing:
         raise SamplerError(
@@ -89,13 +95,18 @@ class Model:
         )
         if bform is not None and bform.dpars:
             self.spec = replace(self.spec, dpars=dpar_formulas(bform, correlated))
-        if collapse not in ("auto", True, False):
-            raise FormulaError(f"collapse must be 'auto', True or False, got {collapse!r}.")
+        check.check_formula_roles(self.spec)  # y ~ y, (y | g), (g | g)
+        if not (collapse is True or collapse is False or collapse == "auto"):
+            raise OptionError(f"collapse must be 'auto', True or False, got {collapse!r}.")
         self.spec = replace(self.spec, collapse=collapse)
         self.data, self.dropped = prepare_data(data, self.spec)
         # noncentered="auto": centered or non-centered per grouping factor, from the data
         self.spec, self.parameterization = resolve_auto(self.spec, self.data)
         self.priors, self.prior_specs = split_priors(priors)  # Bambi dict, fh.prior list
+        check.check_prior_values(self.priors)  # distribution names, scales > 0
+        check.check_prior_values(
+            {str(p): p.dist for p in self.prior_specs if not isinstance(p.dist, str)}
+        )
         # constructor options, as given: enough (with the data) to rebuild this model
         self.options = {
             "family": family,
@@ -112,14 +123,16 @@ class Model:
                 import bambi as bmb
 
                 bambi_formula = bmb.Formula(bambi_formula, *(f for _, f in self.spec.dpars))
-            self.bambi = HierModel(
-                self.spec,
-                self.data,
-                bambi_formula,
-                family=bambi_family,
-                link=bambi_link,
-                priors=self.priors or None,
-            )
+            with warnings.catch_warnings():  # Bambi warns on unknown prior names; we refuse them
+                warnings.filterwarnings("ignore", "Unused name", UserWarning)
+                self.bambi = HierModel(
+                    self.spec,
+                    self.data,
+                    bambi_formula,
+                    family=bambi_family,
+                    link=bambi_link,
+                    priors=self.priors or None,
+                )
         except FormulahierError:
             raise
         except MemoryError:  # not the formula's fault: say what needs the memory
@@ -130,10 +143,12 @@ class Model:
                 "with more memory."
             ) from None
         except Exception as exc:  # Bambi/formulae raise plain exceptions on bad models
-            if "`priors`" in str(exc):
+            if "`priors`" in str(exc) or "Prior must be" in str(exc):
                 raise PriorError(f"Bad prior dict: {exc}") from exc
             hint = bambi_hint(exc, bambi_family)
             raise FormulaError(f"Bambi could not build this model: {exc}{hint}", formula) from exc
+        check.check_prior_names(self.priors, self.bambi)  # {"days": ...} for the term Days
+        check.check_design(self.bambi, self.data)  # log(x <= 0), collinear predictors
         self.prior_resolution: Resolved | None = None
         if self.prior_specs:  # brms-style priors, matched against Bambi's terms
             self._set_prior_specs()
@@ -204,6 +219,7 @@ class Model:
         """
         from .prior_check import prior_predictive
 
+        draws, seed = check.positive_int(draws, "draws"), check.seed(seed)
         if not self.bambi.built or self.bambi.fh_built_collapsed:
             self.bambi.build(collapsed=False)  # the full model: it draws the group effects
         return prior_predictive(self.bambi, draws=draws, seed=seed)
@@ -247,11 +263,16 @@ class Model:
 
         """
         key = check_sampler(sampler)
+        check.sampling(draws, tune, chains, seed)
+        check.progressbar(progressbar)
+        pass_on = check.sampler_options(sampler_kwargs, key, "Model.fit()")
         if key == "pymc":
-            sampler_kwargs.setdefault("cores", min(chains, os.cpu_count() or 1))
+            pass_on.setdefault("cores", min(chains, os.cpu_count() or 1))
         # 0.9 instead of PyMC's 0.8: removes most divergences at ~10-30% more gradient
         # evaluations (measurements in docs/performance.md)
-        sampler_kwargs.setdefault("target_accept", 0.9)
+        if "target_accept" not in (pass_on.get("nuts") or {}):
+            sampler_kwargs.setdefault("target_accept", 0.9)
+            pass_on.setdefault("target_accept", 0.9)
         self.build()
         start = time.perf_counter()
         try:
@@ -262,7 +283,7 @@ class Model:
                 random_seed=seed,
                 inference_method=key,
                 progressbar=progressbar,
-                **sampler_kwargs,
+                **pass_on,
             )
         except MemoryError:
             raise MemoryLimitError(self._draws_memory_advice(draws, chains)) from None
@@ -405,7 +426,17 @@ def get_prior(formula: str, data, **options) -> pd.DataFrame:
         variable it reaches). Set any slot with ``fh.prior(prior, class, coef, group)``.
 
     """
+    _check_model_options(options, "fh.get_prior()")
     return Model(formula, data, **options).prior_summary()
+
+
+_SAMPLING_HINT = "it is a sampling option: pass it to .fit() (or use fh.fit())."
+
+
+def _check_model_options(options: Mapping[str, Any], where: str) -> None:
+    allowed = MODEL_OPTIONS
+    sampling = ("sampler", "draws", "tune", "chains", "seed", "progressbar", "target_accept")
+    check.check_keywords(options, allowed, where, dict.fromkeys(sampling, _SAMPLING_HINT))
 
 
 def model(formula: str | BrmsFormula, data, **options) -> Model:
@@ -428,6 +459,7 @@ def model(formula: str | BrmsFormula, data, **options) -> Model:
         Call ``.fit(...)`` to sample.
 
     """
+    _check_model_options(options, "fh.model()")
     return Model(formula, data, **options)
 
 
@@ -504,6 +536,11 @@ def fit(
     >>> print(fit)  # doctest: +SKIP
 
     """
+    # every sampling option checked before the model is built
+    key = check_sampler(sampler)
+    check.sampling(draws, tune, chains, seed)
+    check.progressbar(progressbar)
+    check.sampler_options(sampler_kwargs, key, "fh.fit()")
     built = Model(
         formula,
         data,

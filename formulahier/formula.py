@@ -408,8 +408,9 @@ def build_spec(
     ModelSpec
 
     """
-    if not (isinstance(lkj_eta, (int, float)) and lkj_eta > 0):
-        raise PriorError(f"lkj_eta must be a positive number (brms: lkj(2)); got {lkj_eta!r}.")
+    from .validate import positive_real
+
+    lkj_eta = positive_real(lkj_eta, "lkj_eta", error=PriorError)  # brms: lkj(2)
     parsed = parse_formula(formula)
     expanded = [
         (bar, _expand_factor(bar, formula), _expr_terms(bar, formula)) for bar in parsed.bars

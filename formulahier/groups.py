@@ -177,7 +177,11 @@ def _expr_design(block: GroupBlock, frame: pd.DataFrame):
     if not slopes:
         return None
     rhs = " + ".join(["1" if block.has_intercept else "0", *slopes])
-    return fm.design_matrices(rhs, frame, na_action="error")
+    from bambi.transformations import transformations_namespace  # log(), exp(): as Bambi has
+
+    return fm.design_matrices(
+        rhs, frame, na_action="error", extra_namespace=dict(transformations_namespace)
+    )
 
 
 def block_data(block: GroupBlock, frame: pd.DataFrame) -> BlockData:

@@ -31,6 +31,7 @@ import xarray as xr
 from .errors import DataError, FitFileError, FormulahierError, FormulahierWarning
 from .priors import decode_priors, encode_priors
 from .safety import check_formula_safe
+from .spec import MODEL_OPTIONS
 
 __all__ = [
     "FORMAT",
@@ -44,7 +45,7 @@ __all__ = [
 
 FORMAT = "formulahier-fit"
 FORMAT_VERSION = 2  # 2: attribute "checksum" (SHA-256), optional "dpars"
-_OPTION_KEYS = {"family", "link", "priors", "correlated", "noncentered", "lkj_eta", "collapse"}
+_OPTION_KEYS = set(MODEL_OPTIONS)
 DATA_GROUP = "formulahier_data"
 _SKIP_GROUPS = ("log_likelihood", "posterior_predictive")  # recomputed on demand
 

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from . import validate
 from .backend import (
     block_sds,
     family_posterior_predictive,
@@ -22,7 +23,7 @@ from .backend import (
     stacked_draws,
 )
 from .data import to_pandas
-from .errors import DataError, FormulaError, FormulahierError
+from .errors import DataError, FormulaError, FormulahierError, OptionError
 from .groups import factor_labels as level_labels
 
 __all__ = ["KINDS", "level_labels", "new_level_effects", "predict"]
@@ -116,6 +117,7 @@ def prepare_newdata(newdata, fh_model, blocks=None) -> pd.DataFrame:
     """
     frame = to_pandas(newdata)
     frame.columns = [str(c) for c in frame.columns]
+    validate.check_columns_unique(frame)
     if frame.empty:
         raise DataError("`newdata` has no rows.")
     needed = sorted(_var_names(fh_model, blocks) & set(fh_model.data.columns))
@@ -177,10 +179,16 @@ def predict(
     ``samples`` optionally selects posterior draws (indices into the flattened
     ``chain x draw``); the result then has a single chain.
     """
-    if kind not in KINDS:
-        raise DataError(f"kind must be one of {KINDS}, got {kind!r}.")
-    if not 0 < ci_prob < 1:
-        raise DataError(f"ci_prob must be between 0 and 1 (e.g. 0.95), got {ci_prob!r}.")
+    validate.choice(kind, "kind", KINDS)
+    ci_prob = validate.probability(ci_prob, "ci_prob")
+    seed = validate.seed(seed)
+    validate.boolean(allow_new_levels, "allow_new_levels")
+    validate.boolean(draws, "draws")
+    if re_formula is not None and not isinstance(re_formula, str):
+        raise OptionError(
+            f"`re_formula` must be None or a formula such as '~ (1 | g)' or '~0'; got "
+            f"{re_formula!r}."
+        )
     bmodel = fh_model.bambi
     _check_supported(bmodel, kind)
     blocks = _select_blocks(fh_model, re_formula)

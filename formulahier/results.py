@@ -17,7 +17,6 @@ import pandas as pd
 import xarray as xr
 
 from .backend import aliased_name
-from .errors import DataError
 
 __all__ = ["PosteriorView", "Summary"]
 
@@ -27,9 +26,9 @@ DIAG_COLUMNS = ["r_hat", "ess_bulk", "ess_tail"]
 
 
 def _check_prob(ci_prob: float) -> float:
-    if not (isinstance(ci_prob, (int, float)) and 0 < ci_prob < 1):
-        raise DataError(f"ci_prob must be between 0 and 1 (e.g. 0.95), got {ci_prob!r}.")
-    return float(ci_prob)
+    from .validate import probability
+
+    return probability(ci_prob, "ci_prob")
 
 
 def _stats(draws: xr.DataArray, ci_prob: float) -> dict[str, np.ndarray]:

@@ -8,7 +8,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["GroupBlock", "ModelSpec", "effect_label"]
+__all__ = ["MODEL_OPTIONS", "GroupBlock", "ModelSpec", "effect_label"]
+
+#: Keyword options of ``fh.model`` / ``fh.fit`` that define the model (not the sampling); what a
+#: saved fit stores to rebuild it.
+MODEL_OPTIONS = ("family", "link", "priors", "correlated", "noncentered", "lkj_eta", "collapse")
 
 
 def effect_label(term: str) -> str:

@@ -296,7 +296,7 @@ def test_bambi_prior_objects_and_dicts(data):
     assert src[("b", "z", "")] == "user" and src[("b", "x", "")] == "default"
     with pytest.raises(fh.PriorError, match="negative support"):
         fh.model(TWO, data, priors=[fh.prior(bmb.Prior("Normal", mu=0, sigma=1), "sd")])
-    with pytest.warns(UserWarning, match="Unused name.*zz"):  # Bambi's own check
+    with pytest.raises(fh.PriorError, match="'zz'.*did you mean 'z'"):  # not Bambi's warning
         fh.model(TWO, data, priors={"zz": bmb.Prior("Normal", mu=0, sigma=1)})
 
 
