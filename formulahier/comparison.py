@@ -52,7 +52,7 @@ def check_log_likelihood_memory(n_draws: int, nobs: int, thin: int = 1) -> None:
         f"PSIS-LOO needs the pointwise log-likelihood of {nobs:,} observations x {kept:,} "
         f"draws: about {need / 1e9:.1f} GB with working copies, more than the "
         f"{budget / 1e9:.1f} GB allowed here (a quarter of this machine's memory). Pass "
-        f"thin={suggest} to use every {suggest}th posterior draw "
+        f"thin={suggest} to keep one posterior draw in {suggest} "
         f"({-(-n_draws // suggest):,} draws remain; PSIS-LOO is reliable with a few hundred)."
     )
 
@@ -165,14 +165,15 @@ def loo(fitted, *, pointwise: bool = True, label: str = "loo", thin: int = 1):
     if isinstance(thin, bool) or not isinstance(thin, (int, np.integer)) or thin < 1:
         raise FormulahierError(f"thin must be a whole number >= 1, got {thin!r}.")
     name = ensure_log_likelihood(fitted, int(thin))
-    data = fitted.idata
+    data, extra = fitted.idata, {}
     if thin > 1:
         data = xr.DataTree.from_dict(
             {"log_likelihood": fitted.idata[f"log_likelihood_thin{thin}"].to_dataset()}
         )
+        extra["reff"] = 1.0  # thinned draws of one pooled chain: taken as independent
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # ArviZ's own k warning; ours says more
-        result = az.loo(data, pointwise=pointwise, var_name=name)
+        result = az.loo(data, pointwise=pointwise, var_name=name, **extra)
     _warn_k(result, label)
     return result
 

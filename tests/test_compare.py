@@ -73,3 +73,25 @@ def test_loo_matches_hand_computed_lppd(sim_fits):
     np.testing.assert_allclose(stored, ll, rtol=1e-6)
     assert res.elpd < lppd and lppd - res.elpd == pytest.approx(res.p, rel=0.2)
     assert res.pareto_k.shape[-1] == len(data)
+
+
+def test_log_likelihood_too_big_for_memory_says_which_thin(monkeypatch):
+    monkeypatch.setattr(compare_module, "_memory_budget", lambda: 3 * 8 * 1000 * 500)
+    compare_module.check_log_likelihood_memory(1000, 500)  # exactly the budget: fine
+    with pytest.raises(fh.MemoryLimitError, match=r"thin=2 to keep one posterior draw in 2"):
+        compare_module.check_log_likelihood_memory(2000, 500)
+    compare_module.check_log_likelihood_memory(2000, 500, thin=2)
+    assert issubclass(fh.MemoryLimitError, MemoryError)
+
+
+@pytest.mark.slow
+def test_thinned_loo_is_close_to_full_loo(sim_fits):
+    _, _, slopes = sim_fits
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", fh.FormulahierWarning)
+        full = slopes.loo()
+        thin = slopes.loo(thin=2)
+    assert "log_likelihood_thin2" in slopes.idata.children
+    assert thin.elpd == pytest.approx(full.elpd, abs=2 * full.se / 10 + 1.0)
+    with pytest.raises(fh.FormulahierError, match="thin must be"):
+        slopes.loo(thin=0)
