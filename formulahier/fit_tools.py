@@ -137,6 +137,11 @@ class FitTools:
             ``(chain, draw, __obs__)``; also stored as ``fit.idata["posterior_predictive"]``.
 
         """
+        from . import validate
+
+        seed = validate.seed(seed)
+        if num_draws is not None:
+            num_draws = validate.positive_int(num_draws, "num_draws")
         total = self.idata["posterior"].sizes["chain"] * self.idata["posterior"].sizes["draw"]
         samples = None
         if num_draws is not None and num_draws < total:

@@ -403,3 +403,10 @@ def test_unknown_family_did_you_mean(data):
         lambda: fh.model(FORMULA, data, family="gausian"),
         "did you mean 'gaussian'",
     )
+
+
+def test_posterior_predictive_arguments_are_checked(small_fit):
+    with pytest.raises(fh.OptionError, match="num_draws"):
+        small_fit.posterior_predictive(num_draws=0)
+    with pytest.raises(fh.OptionError, match="seed"):
+        small_fit.posterior_predictive(num_draws=5, seed="abc")
