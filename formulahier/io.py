@@ -228,7 +228,7 @@ def write_fit(
     options["priors"] = encode_priors(options.get("priors"))
     children = {}
     for name, node in idata.children.items():
-        if name in _SKIP_GROUPS:
+        if name.startswith(_SKIP_GROUPS):  # also log_likelihood_thin<k>
             continue
         children[name] = xr.DataTree(node.to_dataset())
     children[DATA_GROUP] = xr.DataTree(_data_to_dataset(data, required))

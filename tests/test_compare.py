@@ -76,7 +76,7 @@ def test_loo_matches_hand_computed_lppd(sim_fits):
 
 
 def test_log_likelihood_too_big_for_memory_says_which_thin(monkeypatch):
-    monkeypatch.setattr(compare_module, "_memory_budget", lambda: 3 * 8 * 1000 * 500)
+    monkeypatch.setattr(compare_module, "_memory_budget", lambda: 9 * 8 * 1000 * 500)
     compare_module.check_log_likelihood_memory(1000, 500)  # exactly the budget: fine
     with pytest.raises(fh.MemoryLimitError, match=r"thin=2 to keep one posterior draw in 2"):
         compare_module.check_log_likelihood_memory(2000, 500)
