@@ -4,8 +4,9 @@ A Bambi upgrade means checking this file (and its tests). What is here:
 
 * :class:`PyMCBackend`: Bambi's ``PyMCModel.build`` (a few lines, copied) with one change: the
   parent parameter's component is :class:`_Component`, a subclass of Bambi's whose
-  ``build_group_specific_terms`` hook builds this layer's group-level blocks from integer codes
-  (:func:`gather`), or their collapsed likelihood (:mod:`formulahier.collapsed`);
+  ``build_group_specific_terms`` hook has each block, a :class:`BlockTerm`, build itself from
+  integer codes (:func:`gather`), or adds the blocks' collapsed likelihood
+  (:mod:`formulahier.collapsed`);
 * Bambi's term builder (``bambi.backend.terms.GroupSpecificTerm``) for plain independent terms,
   so their variables are exactly Bambi's (``x|g_offset``, ``x|g_sigma``, ``x|g``);
 * the prior scaler, aliases, population-level predictions and family functions used elsewhere.
@@ -52,6 +53,7 @@ if TYPE_CHECKING:  # the model module imports this one
     from .model import BlockInfo
 
 __all__ = [
+    "BlockTerm",
     "PyMCBackend",
     "aliased_name",
     "bambi_family_names",
@@ -131,10 +133,11 @@ class PyMCBackend(PyMCModel):
 
 
 class _Component(DistributionalComponent):
+    """Bambi's component of the parent parameter, plus this layer's blocks (or their marginal)."""
+
     def __init__(self, component, blocks: list[BlockInfo], lkj_eta: dict[str, float], plan=None):
         super().__init__(component)
-        self.fh_blocks = blocks
-        self.lkj_eta = lkj_eta
+        self.fh_terms = [BlockTerm(info, lkj_eta[info.block.factor]) for info in blocks]
         self.fh_plan = plan
         self.marginal = None
 
@@ -142,27 +145,67 @@ class _Component(DistributionalComponent):
         super().build_group_specific_terms(pymc_backend, bmb_model)  # none in the main formula
         model = pymc_backend.model
         if self.fh_plan is not None:
-            self.marginal = self._build_collapsed(model, bmb_model)
+            self.marginal = self._build_collapsed(model)
             return
-        for info in self.fh_blocks:
-            for term in info.terms.values():
-                _add_coords(model, term.coords)
-            if info.custom:
-                u = self._build_block(info, model, bmb_model)
-            else:  # Bambi's own term builder, one term at a time
-                u = pt.concatenate(
-                    [
-                        pt.reshape(GroupSpecificTerm(t, True).build(bmb_model), (-1, t.width))
-                        for t in info.terms.values()
-                    ],
-                    axis=1,
-                )
-            self.output += gather(u, info.data.codes, info.data.X)
+        for term in self.fh_terms:
+            self.output += term.build(model, self, bmb_model)
 
-    def _sigmas(self, info: BlockInfo, model):
+    def _build_collapsed(self, model):
+        plan = self.fh_plan
+        chols = []
+        for term in self.fh_terms:
+            sigma, chol = term.scale(model)
+            chols.append(chol if chol is not None else pt.diag(sigma))
+        chol_S = chols[0] if len(chols) == 1 else pt.linalg.block_diag(*chols)
+        beta = pt.concatenate([pt.atleast_1d(model[name]).flatten() for name in plan.names])
+        return marginal_loglik(plan.stats, beta, chol_S, model[plan.sigma])
+
+
+class BlockTerm:
+    """One group-level block that builds itself into the PyMC model.
+
+    :meth:`build` adds the block's variables (Bambi's names and dims) and returns its part of
+    the linear predictor, ``sum_k u[codes, k] * X[:, k]``; :meth:`scale` adds only the sds and
+    the correlation (what the collapsed likelihood needs).
+    """
+
+    def __init__(self, info: BlockInfo, lkj_eta: float):
+        self.info = info
+        self.lkj_eta = lkj_eta
+
+    def build(self, model, component: DistributionalComponent, bmb_model):
+        """Add the block's variables; return its contribution to the linear predictor."""
+        info = self.info
+        for term in info.terms.values():
+            _add_coords(model, term.coords)
+        if info.custom:
+            u = self._effects(model, component, bmb_model)
+        else:  # Bambi's own term builder, one term at a time
+            u = pt.concatenate(
+                [
+                    pt.reshape(GroupSpecificTerm(t, True).build(bmb_model), (-1, t.width))
+                    for t in info.terms.values()
+                ],
+                axis=1,
+            )
+        return gather(u, info.data.codes, info.data.X)
+
+    def scale(self, model):
+        """The block's sds and, for a correlated block, ``diag(sd) L_R`` (else None)."""
+        info = self.info
+        sigma = self._sigmas()
+        chol = None
+        if info.corr:
+            dim_a, dim_b = f"{info.corr}__effect", f"{info.corr}__effect_bis"
+            model.add_coords({dim_a: info.labels, dim_b: info.labels})
+            chol_corr = pm.LKJCorr(f"{info.corr}_chol", n=info.size, eta=self.lkj_eta)
+            pm.Deterministic(info.corr, chol_corr @ chol_corr.T, dims=(dim_a, dim_b))
+            chol = sigma[:, None] * chol_corr
+        return sigma, chol
+
+    def _sigmas(self):
         sigmas = []
-        for tname, term in info.terms.items():
-            bterm = GroupSpecificTerm(term, True)
+        for tname, term in self.info.terms.items():
             prior = term.prior
             if not (isinstance(prior, Prior) and prior.name == "Normal" and "sigma" in prior.args):
                 raise PriorError(
@@ -173,36 +216,14 @@ class _Component(DistributionalComponent):
             sigma = prior.args["sigma"]
             hyper_dims = [term.expr_dim] if term.expr_dim else None
             if isinstance(sigma, Prior):
+                bterm = GroupSpecificTerm(term, True)  # Bambi's builder, for the hyperprior
                 sigma = bterm.build_distribution(sigma, f"{tname}_sigma", dims=hyper_dims)
             sigmas.append(pt.atleast_1d(pt.as_tensor_variable(sigma)) * np.ones(term.width))
         return pt.concatenate(sigmas)
 
-    def _block_scale(self, info: BlockInfo, model):
-        """The block's sds and, for a correlated block, ``diag(sd) L_R`` (else None)."""
-        sigma = self._sigmas(info, model)
-        chol = None
-        if info.corr:
-            dim_a, dim_b = f"{info.corr}__effect", f"{info.corr}__effect_bis"
-            model.add_coords({dim_a: info.labels, dim_b: info.labels})
-            eta = self.lkj_eta[info.block.factor]
-            chol_corr = pm.LKJCorr(f"{info.corr}_chol", n=info.size, eta=eta)
-            pm.Deterministic(info.corr, chol_corr @ chol_corr.T, dims=(dim_a, dim_b))
-            chol = sigma[:, None] * chol_corr
-        return sigma, chol
-
-    def _build_collapsed(self, model, bmb_model):
-        plan = self.fh_plan
-        chols = []
-        for info in self.fh_blocks:
-            sigma, chol = self._block_scale(info, model)
-            chols.append(chol if chol is not None else pt.diag(sigma))
-        chol_S = chols[0] if len(chols) == 1 else pt.linalg.block_diag(*chols)
-        beta = pt.concatenate([pt.atleast_1d(model[name]).flatten() for name in plan.names])
-        sigma = model[plan.sigma]
-        return marginal_loglik(plan.stats, beta, chol_S, sigma)
-
-    def _build_block(self, info: BlockInfo, model, bmb_model):
-        sigma, chol = self._block_scale(info, model)
+    def _effects(self, model, component, bmb_model):
+        info = self.info
+        sigma, chol = self.scale(model)
         factor_dim = next(iter(info.terms.values())).factor_dim
         effect_dim = f"{info.name}__effect"
         model.add_coords({effect_dim: info.labels})
@@ -210,7 +231,7 @@ class _Component(DistributionalComponent):
             z = pm.Normal(f"{info.name}_z_offset", 0.0, 1.0, dims=(effect_dim, factor_dim))
             u = (pt.dot(chol, z) if chol is not None else sigma[:, None] * z).T
         else:
-            mean = self._population_means(info, model, bmb_model)
+            mean = self._population_means(model, component, bmb_model)
             beta_name = f"{info.name}_beta_offset"  # "_offset": dropped from the posterior
             if chol is not None:
                 beta = pm.MvNormal(beta_name, mu=mean, chol=chol, dims=(factor_dim, effect_dim))
@@ -224,21 +245,21 @@ class _Component(DistributionalComponent):
             start += term.width
         return u
 
-    def _population_means(self, info: BlockInfo, model, bmb_model):
+    def _population_means(self, model, component, bmb_model):
         """Population-level effects matching the block's columns (zero where none match)."""
-        comp = self.component
+        comp = component.component
         common = comp.common_terms
         intercept = pt.as_tensor_variable(0.0)
         if comp.intercept_term is not None:
             intercept = model[get_aliased_name(comp.intercept_term)]
             if common and bmb_model.center_predictors:
-                xbar = self.design_matrix_without_intercept.mean(0)
+                xbar = component.design_matrix_without_intercept.mean(0)
                 coefs = pt.concatenate(
                     [pt.atleast_1d(model[get_aliased_name(t)]) for t in common.values()]
                 )
                 intercept = intercept - pt.dot(xbar, coefs)
         means = []
-        for column in info.columns:
+        for column in self.info.columns:
             tname, level = column.term, column.level
             expr = tname.split("|")[0]
             if expr == "1":
