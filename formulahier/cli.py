@@ -19,6 +19,7 @@ folder of ``--save`` must exist before sampling starts.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -303,6 +304,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("formulahier: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `formulahier data sleepstudy | head`: the reader has what it wanted
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # no second error when Python flushes stdout
+        return 0
     except Exception as exc:  # anything else: still one line, unless --debug
         if args.debug:
             raise

@@ -283,7 +283,9 @@ class Model:
                 random_seed=seed,
                 inference_method=key,
                 progressbar=progressbar,
-                **pass_on,
+                # our summary's diagnostics replace PyMC's own lines (which also warn on the
+                # constant diagonal of a correlation matrix)
+                **{"compute_convergence_checks": False, **pass_on},
             )
         except MemoryError:
             raise MemoryLimitError(self._draws_memory_advice(draws, chains)) from None

@@ -204,3 +204,19 @@ def test_demo_fits_the_readme_model(capsys):
     assert "Formula: log_ozone ~ TEMP + (TEMP | station)" in out
     assert "~station (Number of levels: 12)" in out
     assert "cor(Intercept,TEMP)" in out
+
+
+def test_data_into_a_closed_pipe_exits_quietly():
+    """`formulahier data ozone | head -1` (more than a pipe holds): no BrokenPipeError, exit 0."""
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "formulahier", "data", "ozone"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    proc.stdout.readline()
+    proc.stdout.close()  # the reader goes away, as `head` does
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 0, err
+    assert "BrokenPipe" not in err and "Traceback" not in err
