@@ -15,7 +15,14 @@ import pandas as pd
 import xarray as xr
 
 from .backend import aliased_name, family_log_likelihood
-from .errors import FormulahierError, FormulahierWarning, MemoryLimitError
+from .errors import (
+    DataError,
+    FormulaError,
+    FormulahierError,
+    FormulahierWarning,
+    MemoryLimitError,
+    OptionError,
+)
 
 __all__ = ["check_log_likelihood_memory", "compare", "ensure_log_likelihood", "loo"]
 
@@ -88,7 +95,7 @@ def ensure_log_likelihood(fitted, thin: int = 1) -> str:
             values = None
         if values is None and fitted.fh_model.blocks:
             # Bambi's own route knows only the population part of our models
-            raise FormulahierError(
+            raise FormulaError(
                 f"loo() is not available yet for the '{fitted.model.family.name}' family "
                 "or bf() models with group-level terms in the main formula."
             )
@@ -97,7 +104,7 @@ def ensure_log_likelihood(fitted, thin: int = 1) -> str:
                 computed = fitted.model.compute_log_likelihood(fitted.idata, inplace=False)
                 values = computed["log_likelihood"][name]
         except Exception as exc:  # Bambi raises plain errors for unsupported families
-            raise FormulahierError(
+            raise FormulaError(
                 f"Could not compute the log-likelihood of this model: {exc}"
             ) from exc
         fitted.idata["log_likelihood"] = values.rename(name).to_dataset()
@@ -130,7 +137,7 @@ def _thinned_log_likelihood(fitted, thin: int, name: str):
     try:
         values = _fast_log_likelihood(fitted, samples=np.arange(0, n_draws, thin))
     except FormulahierError as exc:
-        raise FormulahierError(
+        raise OptionError(
             f"thin= is not available for this model ({exc}); use loo() without it."
         ) from None
     return values.rename(name).to_dataset()
@@ -167,7 +174,7 @@ def loo(fitted, *, pointwise: bool = True, label: str = "loo", thin: int = 1):
     import arviz as az
 
     if isinstance(thin, bool) or not isinstance(thin, (int, np.integer)) or thin < 1:
-        raise FormulahierError(f"thin must be a whole number >= 1, got {thin!r}.")
+        raise OptionError(f"thin must be a whole number >= 1, got {thin!r}.")
     name = ensure_log_likelihood(fitted, int(thin))
     data, extra = fitted.idata, {}
     if thin > 1:
@@ -205,13 +212,13 @@ def compare(fits: Mapping[str, object], *, method: str = "stacking", thin: int =
     import arviz as az
 
     if not isinstance(fits, Mapping) or len(fits) < 2:
-        raise FormulahierError(
+        raise OptionError(
             "compare() needs a dict of at least two fits, e.g. "
             "fh.compare({'simple': f0, 'slopes': f1})."
         )
     sizes = {name: f.nobs for name, f in fits.items() if hasattr(f, "nobs")}
     if len(set(sizes.values())) > 1:
-        raise FormulahierError(
+        raise DataError(
             f"The fits use different numbers of observations {sizes}; LOO comparisons need the "
             "same data (check for rows dropped for missing values)."
         )

@@ -20,7 +20,7 @@ import pandas as pd
 import xarray as xr
 
 from . import predict as _predict
-from .errors import DataError, FormulahierError
+from .errors import DataError, FormulaError
 
 __all__ = [
     "bayes_r2",
@@ -240,22 +240,22 @@ _BINOPS = {
 def _split_hypothesis(text: str) -> tuple[str, str, str]:
     """``"a + b*5 = 300"`` -> (left, sign, right); exactly one of ``= < >``."""
     if not isinstance(text, str) or not text.strip():
-        raise FormulahierError(f"A hypothesis is a string like 'Days > 5', got {text!r}.")
+        raise FormulaError(f"A hypothesis is a string like 'Days > 5', got {text!r}.")
     compact = re.sub(r"\s+", "", text)
     if re.search(r"<=|>=|==|!=", compact):
-        raise FormulahierError(
+        raise FormulaError(
             f"Hypothesis {text!r}: write one of '=', '<' or '>' (as brms), e.g. 'Days > 5'."
         )
     found = [(i, ch) for i, ch in enumerate(compact) if ch in _SIGNS]
     if len(found) != 1:
-        raise FormulahierError(
+        raise FormulaError(
             f"Hypothesis {text!r} needs exactly one '=', '<' or '>', e.g. 'Days > 5' or "
             "'Intercept + Days*5 = 300'."
         )
     i, sign = found[0]
     left, right = compact[:i], compact[i + 1 :]
     if not left or not right:
-        raise FormulahierError(f"Hypothesis {text!r} needs an expression on both sides.")
+        raise FormulaError(f"Hypothesis {text!r} needs an expression on both sides.")
     return left, sign, right
 
 
@@ -287,11 +287,11 @@ def _evaluate(node, values: dict[str, np.ndarray], text: str, names: list[str]):
         inner = _evaluate(node.operand, values, text, names)
         return -inner if isinstance(node.op, ast.USub) else inner
     if isinstance(node, ast.Name):
-        raise FormulahierError(
+        raise FormulaError(
             f"Hypothesis {text!r} names '{node.id}', which is not a population-level effect; "
             f"use the names of fit.fixef(): {names}."
         )
-    raise FormulahierError(
+    raise FormulaError(
         f"Hypothesis {text!r}: only numbers, population-level effects, + - * / ** and "
         "parentheses are allowed."
     )
@@ -305,7 +305,7 @@ def _hypothesis_draws(expr: str, draws: dict[str, np.ndarray], text: str) -> np.
     try:
         tree = ast.parse(replaced, mode="eval")
     except SyntaxError:
-        raise FormulahierError(f"Hypothesis {text!r} is not a valid expression.") from None
+        raise FormulaError(f"Hypothesis {text!r} is not a valid expression.") from None
     values = {token: draws[name] for token, name in table.items()}
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         result = _evaluate(tree, values, text, names)
