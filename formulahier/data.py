@@ -13,7 +13,7 @@ import formulae as fm
 import numpy as np
 import pandas as pd
 
-from . import validate
+from . import checks
 from .errors import DataError, FormulahierWarning
 from .families import check_response
 from .formula import check_columns
@@ -73,12 +73,12 @@ def prepare_data(data, spec: ModelSpec) -> tuple[pd.DataFrame, int]:
     """
     frame = to_pandas(data)
     frame.columns = [str(c) for c in frame.columns]
-    validate.check_columns_unique(frame)
+    checks.check_columns_unique(frame)
     if frame.empty:
         raise DataError("The data has no rows.")
     check_columns(spec, frame.columns)
     used = _used_columns(spec, frame.columns)
-    validate.check_used_columns(frame, used)  # inf, complex
+    checks.check_used_columns(frame, used)  # inf, complex
     incomplete = frame[used].isna().any(axis=1)
     dropped = int(incomplete.sum())
     if dropped:

@@ -12,7 +12,7 @@ from typing import Any
 
 import pandas as pd
 
-from . import results
+from . import checks, results
 from . import validate as check
 from .backend import HierModel, add_exact_effects, observed_data, split_group_priors
 from .comparison import compare
@@ -95,7 +95,7 @@ class Model:
         )
         if bform is not None and bform.dpars:
             self.spec = replace(self.spec, dpars=dpar_formulas(bform, correlated))
-        check.check_formula_roles(self.spec)  # y ~ y, (y | g), (g | g)
+        checks.check_formula_roles(self.spec)  # y ~ y, (y | g), (g | g)
         if not (collapse is True or collapse is False or collapse == "auto"):
             raise OptionError(f"collapse must be 'auto', True or False, got {collapse!r}.")
         self.spec = replace(self.spec, collapse=collapse)
@@ -103,8 +103,8 @@ class Model:
         # noncentered="auto": centered or non-centered per grouping factor, from the data
         self.spec, self.parameterization = resolve_auto(self.spec, self.data)
         self.priors, self.prior_specs = split_priors(priors)  # Bambi dict, fh.prior list
-        check.check_prior_values(self.priors)  # distribution names, scales > 0
-        check.check_prior_values(
+        checks.check_prior_values(self.priors)  # distribution names, scales > 0
+        checks.check_prior_values(
             {str(p): p.dist for p in self.prior_specs if not isinstance(p.dist, str)}
         )
         # constructor options, as given: enough (with the data) to rebuild this model
@@ -147,8 +147,8 @@ class Model:
                 raise PriorError(f"Bad prior dict: {exc}") from exc
             hint = bambi_hint(exc, bambi_family)
             raise FormulaError(f"Bambi could not build this model: {exc}{hint}", formula) from exc
-        check.check_prior_names(self.priors, self.bambi)  # {"days": ...} for the term Days
-        check.check_design(self.bambi, self.data)  # log(x <= 0), collinear predictors
+        checks.check_prior_names(self.priors, self.bambi)  # {"days": ...} for the term Days
+        checks.check_design(self.bambi, self.data)  # log(x <= 0), collinear predictors
         self.prior_resolution: Resolved | None = None
         if self.prior_specs:  # brms-style priors, matched against Bambi's terms
             self._set_prior_specs()

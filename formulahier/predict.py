@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from . import validate
+from . import checks, validate
 from .backend import (
     block_sds,
     family_posterior_predictive,
@@ -117,7 +117,7 @@ def prepare_newdata(newdata, fh_model, blocks=None) -> pd.DataFrame:
     """
     frame = to_pandas(newdata)
     frame.columns = [str(c) for c in frame.columns]
-    validate.check_columns_unique(frame)
+    checks.check_columns_unique(frame)
     if frame.empty:
         raise DataError("`newdata` has no rows.")
     needed = sorted(_var_names(fh_model, blocks) & set(fh_model.data.columns))
