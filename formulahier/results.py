@@ -273,7 +273,12 @@ class Summary:
         group = {f: view.group_table(f, ci_prob) for f in view.factors()}
         family = _table(view.family_draws(), ci_prob)
         summary = cls(header, population, group, family, ci_prob)
-        summary.diagnostics = _diagnose(summary, view.idata, header["settings"]["chains"])
+        summary.diagnostics = _diagnose(
+            summary,
+            view.idata,
+            header["settings"]["chains"],
+            collapsed=header["settings"].get("construction") == "collapsed",
+        )
         return summary
 
     def tables(self) -> dict[str, pd.DataFrame]:
@@ -363,29 +368,35 @@ def _format(table: pd.DataFrame, ci_prob: float) -> str:
     return _rename(shown, ci_prob).to_string()
 
 
-def _diagnose(summary: Summary, idata, chains: int) -> list[str]:
+def _diagnose(summary: Summary, idata, chains: int, collapsed: bool = False) -> list[str]:
     notes = []
+    # a collapsed model has no group effects in the sampler: its parameterization is moot
+    other = "" if collapsed else " or try the other parameterization"
     stats = idata["sample_stats"].to_dataset() if "sample_stats" in idata else None
     ndiv = int(stats["diverging"].sum()) if stats is not None and "diverging" in stats else 0
     if ndiv:
         notes.append(
             f"{ndiv} divergent transitions after warm-up: the estimates may be biased. Try "
-            "target_accept=0.95; if they persist, switch the parameterization of the factor "
-            "(noncentered=True for few observations per level, False for many)."
+            + (
+                "target_accept=0.95."
+                if collapsed
+                else "target_accept=0.95; if they persist, switch the parameterization of the "
+                "factor (noncentered=True for few observations per level, False for many)."
+            )
         )
     tables = pd.concat([t for t in summary.tables().values() if len(t)])
     high = tables.index[tables["r_hat"] > 1.01].tolist()
     if high:
         notes.append(
-            f"r_hat > 1.01 for {', '.join(high)}: chains disagree; run longer (draws=, tune=) "
-            "or change the parameterization."
+            f"r_hat > 1.01 for {', '.join(high)}: chains disagree; run longer (draws=, tune=)"
+            f"{other}."
         )
     threshold = 100 * chains
     low = tables.index[(tables[["ess_bulk", "ess_tail"]].min(axis=1) < threshold)].tolist()
     if low:
         notes.append(
             f"ESS below {threshold} for {', '.join(low)}: intervals are imprecise; increase "
-            "draws= or try the other parameterization."
+            f"draws={other}."
         )
     if not notes:
         notes.append(f"No divergences; all r_hat <= 1.01; all bulk and tail ESS >= {threshold}.")

@@ -135,3 +135,13 @@ def test_collapsed_and_full_posteriors_agree():
     ra, rb = full.ranef()["county"], coll.ranef()["county"]
     est = ("Intercept", "estimate")
     np.testing.assert_allclose(ra[est], rb[est], atol=0.25 * ra[("Intercept", "std_error")].max())
+
+
+def test_collapsed_diagnostics_do_not_suggest_a_parameterization(mock_sampling):
+    fit = fh.fit("y ~ x + (x | g)", _frame(), draws=20, chains=2, seed=3, progressbar=False)
+    notes = " ".join(fit.summary().diagnostics)
+    assert "ESS below" in notes and "parameterization" not in notes
+    full = fh.fit(
+        "y ~ x + (x | g)", _frame(), draws=20, chains=2, seed=3, progressbar=False, collapse=False
+    )
+    assert "parameterization" in " ".join(full.summary().diagnostics)
