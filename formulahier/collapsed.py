@@ -41,6 +41,11 @@ class Stats:
     ZtX: np.ndarray  # (J, q, p)
     ZtZ: np.ndarray  # (J, q, q)
 
+    def transformed(self, T: np.ndarray) -> Stats:
+        """The cross-products of the design ``X @ T`` (e.g. predictors centered)."""
+        return Stats(self.n, self.yty, T.T @ self.Xty, T.T @ self.XtX @ T, self.Zty,
+                     self.ZtX @ T, self.ZtZ)  # fmt: skip
+
 
 def sufficient_stats(
     y: np.ndarray, X: np.ndarray, codes: np.ndarray, Z: np.ndarray, n_levels: int

@@ -234,14 +234,9 @@ class FitVerbs:
         return cache[key]
 
     def _population_vars(self) -> set[str]:
-        from .backend import aliased_name as get_aliased_name
+        from .backend import population_names
 
-        out = set()
-        for comp in self.model.conditional_parameters.values():
-            if comp.intercept_term is not None:
-                out.add(get_aliased_name(comp.intercept_term))
-            out.update(get_aliased_name(t) for t in comp.common_terms.values())
-        return out
+        return {n for c in self.model.conditional_parameters.values() for n in population_names(c)}
 
     # -- conditional effects -------------------------------------------------------------------
     def conditional_effects(

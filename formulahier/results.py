@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from .backend import aliased_name
+from .backend import aliased_name, population_names
 
 __all__ = ["PosteriorView", "Summary"]
 
@@ -98,11 +98,7 @@ class PosteriorView:
         """
         rows = {}
         for comp in [self.parent, *self._dpars()]:
-            names = []
-            if comp.intercept_term is not None:
-                names.append(aliased_name(comp.intercept_term))
-            names += [aliased_name(t) for t in comp.common_terms.values()]
-            for name in names:
+            for name in population_names(comp):
                 if name in self.posterior:
                     rows.update(self._expand(name, self.posterior[name]))
         return rows

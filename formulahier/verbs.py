@@ -207,22 +207,17 @@ def uncenter_intercept(bmodel, draws: dict[str, np.ndarray]) -> dict[str, np.nda
     Bambi samples the intercept of centred predictors and subtracts ``mean(X) . b`` from the
     posterior afterwards; a prior drawn from the PyMC model needs the same step.
     """
-    from .backend import aliased_name as get_aliased_name
+    from .backend import population_design
 
-    parent = bmodel.family.likelihood.parent
-    comp = bmodel.parameters[parent]
-    if not (comp.intercept_term and comp.common_terms and bmodel.center_predictors):
+    design = population_design(bmodel)
+    if design.xbar is None:
         return draws
-    design = bmodel.backend.distributional_components[parent].design_matrix_without_intercept
-    names = [get_aliased_name(t) for t in comp.common_terms.values()]
-    columns = [v for n in names for k, v in draws.items() if k == n or k.startswith(n + "[")]
-    design = np.asarray(design)
-    if not columns or len(columns) != design.shape[1]:
+    columns = [v for n in design.names for k, v in draws.items() if k == n or k.startswith(n + "[")]
+    if not columns or len(columns) != design.X.shape[1]:
         return draws
     coefs = np.column_stack(columns)  # (S, p), in the design's column order
     out = dict(draws)
-    intercept = get_aliased_name(comp.intercept_term)
-    out[intercept] = draws[intercept] - coefs @ design.mean(0)
+    out[design.intercept] = draws[design.intercept] - coefs @ design.xbar
     return out
 
 

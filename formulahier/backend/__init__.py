@@ -18,7 +18,9 @@ from .seam import (
     family_posterior_predictive,
     gather,
     inverse_link,
+    population_design,
     population_linpred,
+    population_names,
 )
 
 __all__ = [
@@ -36,7 +38,9 @@ __all__ = [
     "inverse_link",
     "observed_data",
     "plan_blocks",
+    "population_design",
     "population_linpred",
+    "population_names",
     "split_group_priors",
     "stacked_draws",
 ]

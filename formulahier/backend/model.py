@@ -23,7 +23,7 @@ from ..collapsed import sufficient_stats
 from ..errors import FormulaError, PriorError
 from ..groups import BlockData, Column, GroupTerm, block_data
 from ..spec import ModelSpec
-from .seam import PyMCBackend, aliased_name, default_group_sd, has_response_dim
+from .seam import PyMCBackend, default_group_sd, has_response_dim, population_design
 
 __all__ = ["BlockInfo", "HierModel", "corr_name", "plan_blocks", "split_group_priors"]
 
@@ -204,22 +204,18 @@ class _CollapsedPlan:
     """What the collapsed likelihood needs: cross-products and the population coefficients."""
 
     def __init__(self, bmb_model):
-        comp = bmb_model.parameters[bmb_model.family.likelihood.parent]
+        design = population_design(bmb_model)
         y = np.asarray(bmb_model.response_term.data, dtype=float).ravel()
-        n = len(y)
-        cols = [np.asarray(t.data, dtype=float).reshape(n, -1) for t in comp.common_terms.values()]
-        data = np.column_stack(cols) if cols else np.zeros((n, 0))
-        has_intercept = comp.intercept_term is not None
-        centered = data - data.mean(0) if has_intercept and bmb_model.center_predictors else data
-        ones = [np.ones((n, 1))] if has_intercept else []
-        graph_X = np.column_stack([*ones, centered])  # as Bambi samples the intercept
-        raw_X = np.column_stack([*ones, data])  # as Bambi stores it in the posterior
-        self.names = [aliased_name(comp.intercept_term)] if has_intercept else []
-        self.names += [aliased_name(t) for t in comp.common_terms.values()]
+        ones = [] if design.intercept is None else [np.ones((len(y), 1))]
+        raw_X = np.column_stack([*ones, design.X])  # as Bambi stores it in the posterior
+        self.names = ([] if design.intercept is None else [design.intercept]) + design.names
         self.sigma = "sigma"
         blocks = bmb_model.fh_blocks
-        codes = blocks[0].data.codes
         Z = np.column_stack([info.data.X for info in blocks])
         n_levels = len(blocks[0].data.groups)
-        self.stats = sufficient_stats(y, graph_X, codes, Z, n_levels)
-        self.stats_raw = sufficient_stats(y, raw_X, codes, Z, n_levels)
+        self.stats_raw = sufficient_stats(y, raw_X, blocks[0].data.codes, Z, n_levels)
+        # as Bambi samples the intercept: X_c = raw_X @ T centers the predictors
+        T = np.eye(raw_X.shape[1])
+        if design.xbar is not None:
+            T[0, 1:] = -design.xbar
+        self.stats = self.stats_raw.transformed(T)

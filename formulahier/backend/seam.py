@@ -27,7 +27,7 @@ themselves. Names and dims are Bambi's: ``TEMP|station`` over ``station__factor_
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -54,6 +54,7 @@ if TYPE_CHECKING:  # the model module imports this one
 
 __all__ = [
     "BlockTerm",
+    "PopulationDesign",
     "PyMCBackend",
     "aliased_name",
     "bambi_family_names",
@@ -63,8 +64,41 @@ __all__ = [
     "gather",
     "has_response_dim",
     "inverse_link",
+    "population_design",
     "population_linpred",
+    "population_names",
 ]
+
+
+class PopulationDesign(NamedTuple):
+    """The population-level part of the parent parameter as Bambi builds it."""
+
+    intercept: str | None  # posterior name of the intercept (None: no intercept)
+    names: list[str]  # posterior names of the other terms, in column order
+    X: np.ndarray  # (rows, columns) of those terms, uncentered
+    xbar: np.ndarray | None  # the column means Bambi centers by (None: it does not center)
+
+
+def population_names(component) -> list[str]:
+    """Posterior names of a component's intercept and population terms, in Bambi's order."""
+    names = [] if component.intercept_term is None else [get_aliased_name(component.intercept_term)]
+    return names + [get_aliased_name(t) for t in component.common_terms.values()]
+
+
+def population_design(bmb_model) -> PopulationDesign:
+    """Bambi's population design of the parent parameter, and how it centers it.
+
+    Bambi samples the intercept of predictors centered at ``xbar`` and reports the intercept of
+    the uncentered ones (``Intercept - xbar . b``) in the posterior.
+    """
+    comp = bmb_model.parameters[bmb_model.family.likelihood.parent]
+    n = len(np.asarray(bmb_model.response_term.data))
+    cols = [np.asarray(t.data, dtype=float).reshape(n, -1) for t in comp.common_terms.values()]
+    X = np.column_stack(cols) if cols else np.zeros((n, 0))
+    intercept = None if comp.intercept_term is None else get_aliased_name(comp.intercept_term)
+    centered = intercept is not None and cols and bmb_model.center_predictors
+    names = [get_aliased_name(t) for t in comp.common_terms.values()]
+    return PopulationDesign(intercept, names, X, X.mean(0) if centered else None)
 
 
 def has_response_dim(bmb_model) -> bool:
@@ -252,12 +286,10 @@ class BlockTerm:
         intercept = pt.as_tensor_variable(0.0)
         if comp.intercept_term is not None:
             intercept = model[get_aliased_name(comp.intercept_term)]
-            if common and bmb_model.center_predictors:
-                xbar = component.design_matrix_without_intercept.mean(0)
-                coefs = pt.concatenate(
-                    [pt.atleast_1d(model[get_aliased_name(t)]) for t in common.values()]
-                )
-                intercept = intercept - pt.dot(xbar, coefs)
+            design = population_design(bmb_model)
+            if design.xbar is not None:
+                coefs = pt.concatenate([pt.atleast_1d(model[n]) for n in design.names])
+                intercept = intercept - pt.dot(design.xbar, coefs)
         means = []
         for column in self.info.columns:
             tname, level = column.term, column.level
