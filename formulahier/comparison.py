@@ -113,19 +113,13 @@ def ensure_log_likelihood(fitted, thin: int = 1) -> str:
 
 def _fast_log_likelihood(fitted, samples=None):
     """Pointwise log-likelihood from our chunked mean prediction (no copy of the DataTree)."""
-    from .predict import predict
+    from .predict import predict, select_draws
 
     bmodel = fitted.model
     mean = predict(fitted.fh_model, fitted.idata, kind="mean", draws=True, samples=samples)
     parent = bmodel.family.likelihood.parent
-    posterior = fitted.idata["posterior"].to_dataset()
-    if samples is not None:  # the same draws as ``mean``: one chain of the chosen draws
-        stacked = posterior.stack(__sample__=("chain", "draw")).isel(__sample__=samples)
-        posterior = stacked.drop_vars(["chain", "draw", "__sample__"]).rename(
-            {"__sample__": "draw"}
-        )
-        posterior = posterior.assign_coords(draw=np.arange(len(samples))).expand_dims(chain=[0])
-        posterior = posterior.transpose("chain", "draw", ...)
+    # the same draws as ``mean`` (one chain of the chosen draws when thinned)
+    posterior = select_draws(fitted.idata["posterior"].to_dataset(), samples)
     posterior = posterior.assign({parent: mean})
     posterior = posterior.assign_coords(__obs__=np.arange(mean.shape[-1]))
     return family_log_likelihood(bmodel, posterior)

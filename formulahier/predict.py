@@ -161,6 +161,19 @@ def _check_supported(bmodel, kind: str) -> None:
         )
 
 
+def select_draws(posterior: xr.Dataset, samples=None) -> xr.Dataset:
+    """The draws ``samples`` (indices into the flattened ``chain x draw``) as one chain."""
+    if samples is None:
+        return posterior
+    stacked = posterior.stack(__sample__=("chain", "draw"))
+    stacked = stacked.isel(__sample__=np.asarray(samples)).drop_vars(
+        ["chain", "draw", "__sample__"]
+    )
+    posterior = stacked.rename({"__sample__": "draw"}).expand_dims(chain=[0])
+    posterior = posterior.assign_coords(draw=np.arange(len(samples)))
+    return posterior.transpose("chain", "draw", ...)
+
+
 def predict(
     fh_model,
     idata,
@@ -193,15 +206,7 @@ def predict(
     _check_supported(bmodel, kind)
     blocks = _select_blocks(fh_model, re_formula)
     frame = fh_model.data if newdata is None else prepare_newdata(newdata, fh_model, blocks)
-    posterior = idata["posterior"].to_dataset()
-    if samples is not None:
-        stacked = posterior.stack(__sample__=("chain", "draw"))
-        stacked = stacked.isel(__sample__=np.asarray(samples)).drop_vars(
-            ["chain", "draw", "__sample__"]
-        )
-        posterior = stacked.rename({"__sample__": "draw"}).expand_dims(chain=[0])
-        posterior = posterior.assign_coords(draw=np.arange(len(samples)))
-        posterior = posterior.transpose("chain", "draw", ...)
+    posterior = select_draws(idata["posterior"].to_dataset(), samples)
     rng = np.random.default_rng(seed)
 
     # group effects per block: (sample, level, column), existing then new levels
