@@ -19,11 +19,18 @@ import numpy as np
 import pandas as pd
 from bambi import Prior
 
-from ..collapsed import sufficient_stats
+from ..collapsed import integrated_cost, sufficient_stats, whitening
 from ..errors import FormulaError, PriorError
 from ..groups import BlockData, Column, GroupTerm, block_data
 from ..spec import ModelSpec
-from .seam import PyMCBackend, default_group_sd, has_response_dim, population_design
+from .seam import (
+    PyMCBackend,
+    default_group_sd,
+    has_response_dim,
+    population_design,
+    population_priors,
+    sd_prior_dist,
+)
 
 __all__ = ["BlockInfo", "HierModel", "corr_name", "plan_blocks", "split_group_priors"]
 
@@ -200,8 +207,19 @@ def _collapse_reason(bmb_model, spec: ModelSpec) -> str:
     return ""
 
 
+# integrate the population effects out too while that adds at most this many cells
+# (levels x q x (p + 1)^2) of algebra per gradient; else they are sampled
+_MAX_INTEGRATED_CELLS = 4_000_000
+
+
 class _CollapsedPlan:
-    """What the collapsed likelihood needs: cross-products and the population coefficients."""
+    """What the collapsed likelihood needs and how the sampler sees it.
+
+    ``population``: the population terms and their normal priors when they are integrated out
+    (else None: sampled). ``bases``: per block, the whitening ``R`` of a correlated block whose
+    sd priors allow it (else None: sds and LKJ as in the full construction). ``scale``: the
+    response's sd (the whitened Cholesky factor's starting scale).
+    """
 
     def __init__(self, bmb_model):
         design = population_design(bmb_model)
@@ -219,3 +237,15 @@ class _CollapsedPlan:
         if design.xbar is not None:
             T[0, 1:] = -design.xbar
         self.stats = self.stats_raw.transformed(T)
+        self.scale = float(np.std(y)) or 1.0
+        self.population = population_priors(bmb_model)
+        if self.population is not None and integrated_cost(self.stats) > _MAX_INTEGRATED_CELLS:
+            self.population = None
+        ZtZ, start, self.bases = self.stats.ZtZ.sum(axis=0), 0, []
+        for info in blocks:
+            cols = slice(start, start + info.size)
+            start += info.size
+            eligible = info.corr is not None and all(
+                sd_prior_dist(term) is not None for term in info.terms.values()
+            )
+            self.bases.append(whitening(ZtZ[cols, cols], len(y)) if eligible else None)
