@@ -222,7 +222,11 @@ class FitVerbs:
             import pymc as pm
             import xarray as xr
 
-            model = self.fh_model.pymc_model
+            bambi = self.fh_model.bambi
+            if not bambi.built or bambi.fh_built_collapsed:
+                # the full model: a collapsed graph's free variables are not the priors'
+                bambi.build(collapsed=False)
+            model = bambi.backend.model
             names = [v for v in self._view.posterior.data_vars if v in self._population_vars()]
             with model:  # only the population effects: no draws x rows response array
                 drawn = pm.sample_prior_predictive(draws=n, var_names=names, random_seed=seed)

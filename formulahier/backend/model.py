@@ -215,10 +215,9 @@ _MAX_INTEGRATED_CELLS = 4_000_000
 class _CollapsedPlan:
     """What the collapsed likelihood needs and how the sampler sees it.
 
-    ``population``: the population terms and their normal priors when they are integrated out
-    (else None: sampled). ``bases``: per block, the whitening ``R`` of a correlated block whose
-    sd priors allow it (else None: sds and LKJ as in the full construction). ``scale``: the
-    response's sd (the whitened Cholesky factor's starting scale).
+    ``stats`` (centered as Bambi samples) and ``stats_raw`` (as Bambi stores the posterior):
+    the cross-products; ``scale``: the response's sd (where the whitened Cholesky factor
+    starts); :meth:`layout`: what is integrated out and in which basis.
     """
 
     def __init__(self, bmb_model):
@@ -238,14 +237,24 @@ class _CollapsedPlan:
             T[0, 1:] = -design.xbar
         self.stats = self.stats_raw.transformed(T)
         self.scale = float(np.std(y)) or 1.0
-        self.population = population_priors(bmb_model)
-        if self.population is not None and integrated_cost(self.stats) > _MAX_INTEGRATED_CELLS:
-            self.population = None
-        ZtZ, start, self.bases = self.stats.ZtZ.sum(axis=0), 0, []
-        for info in blocks:
+        self.blocks = blocks
+
+    def layout(self, bmb_model) -> tuple[tuple | None, list[np.ndarray | None]]:
+        """How the sampler sees the model, from the priors as set now: ``(population, bases)``.
+
+        ``population``: the population terms and their normal priors when they are integrated
+        out (else None: sampled). ``bases``: per block, the whitening ``R`` of a correlated
+        block whose sd priors allow it (else None: sds and LKJ as in the full construction).
+        """
+        population = population_priors(bmb_model)
+        if population is not None and integrated_cost(self.stats) > _MAX_INTEGRATED_CELLS:
+            population = None
+        ZtZ, start, bases = self.stats.ZtZ.sum(axis=0), 0, []
+        for info in self.blocks:
             cols = slice(start, start + info.size)
             start += info.size
             eligible = info.corr is not None and all(
                 sd_prior_dist(term) is not None for term in info.terms.values()
             )
-            self.bases.append(whitening(ZtZ[cols, cols], len(y)) if eligible else None)
+            bases.append(whitening(ZtZ[cols, cols], self.stats.n) if eligible else None)
+        return population, bases

@@ -236,11 +236,18 @@ class _Component(DistributionalComponent):
         super().__init__(component)
         self.fh_terms = [BlockTerm(info, lkj_eta[info.block.factor]) for info in blocks]
         self.fh_plan = plan
+        self.fh_layout = None
         self.marginal = None
+
+    def build(self, pymc_backend, bmb_model):
+        # what is integrated out, from the priors as they are when the model is built
+        plan = self.fh_plan
+        self.fh_layout = None if plan is None else plan.layout(bmb_model)
+        super().build(pymc_backend, bmb_model)
 
     @property
     def _integrated(self) -> bool:
-        return self.fh_plan is not None and self.fh_plan.population is not None
+        return self.fh_layout is not None and self.fh_layout[0] is not None
 
     def build_intercept(self, bmb_model):
         if not self._integrated:  # else a Deterministic, added with the marginal likelihood
@@ -268,8 +275,9 @@ class _Component(DistributionalComponent):
 
     def _build_collapsed(self, model):
         plan = self.fh_plan
+        population, bases = self.fh_layout
         parts = []
-        for term, R in zip(self.fh_terms, plan.bases, strict=True):
+        for term, R in zip(self.fh_terms, bases, strict=True):
             if R is not None:  # a correlated block, sampled in its whitened basis
                 parts.append(term.whitened(model, R, plan.scale))
                 continue
@@ -279,10 +287,10 @@ class _Component(DistributionalComponent):
             else:
                 parts.append(precision_from_chol(chol))
         prec, sigma = block_precision(parts), model[plan.sigma]
-        if plan.population is None:
+        if population is None:
             beta = pt.concatenate([pt.atleast_1d(model[name]).flatten() for name in plan.names])
             return marginal_loglik(plan.stats, beta, prec, sigma)
-        slots, mean, sd = plan.population
+        slots, mean, sd = population
         integrated = integrated_loglik(plan.stats, prec, sigma, mean, sd)
         add_population(model, slots, integrated, "population__z_offset")
         return integrated.loglik
