@@ -215,6 +215,8 @@ def test_auto_collapses_exactly_where_exact():
     assert not fh.model(fh.bf("y ~ x + (1 | g)", sigma="~ x"), d).collapsed
     with pytest.raises(fh.FormulaError, match="several factors"):
         fh.model("y ~ x + (1 | g) + (1 | h)", d, collapse=True)
+    with pytest.raises(fh.FormulaError, match="nested factors"):
+        fh.model("y ~ x + (1 | g/h)", d, collapse=True)
     with pytest.raises(fh.OptionError, match="collapse must be"):
         fh.model("y ~ x + (1 | g)", d, collapse="yes")
 

@@ -195,7 +195,16 @@ def _collapse_reason(bmb_model, spec: ModelSpec) -> str:
     if spec.dpars or set(bmb_model.distributional_components) != {parent}:
         return "a distributional (bf()) sub-model varies the residual sd"
     if len(spec.factors) > 1:
-        return f"the group effects vary over several factors ({', '.join(spec.factors)})"
+        factors = ", ".join(spec.factors)
+        nested = any(
+            ":" in f and f.rsplit(":", 1)[0] in spec.factors for f in spec.factors
+        )  # (1 | a/b) gives a and a:b
+        if nested:
+            return (
+                f"the group effects vary over nested factors ({factors}); integrating them out "
+                "needs a second level of elimination, which is not built (docs/performance.md)"
+            )
+        return f"the group effects vary over several factors ({factors})"
     if comp.offset_terms or comp.hsgp_terms:
         return "the formula has offset() or hsgp() terms"
     if "sigma" not in bmb_model.marginal_parameters:
