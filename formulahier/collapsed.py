@@ -199,11 +199,14 @@ def integrated_loglik(stats: Stats, cov, sigma, prior_mean, prior_sd) -> Integra
     """
     prec = cov if isinstance(cov, Precision) else precision_from_chol(cov)
     s2 = sigma**2
-    J = stats.Zty.shape[0]
-    p = stats.Xty.size
+    J, p = stats.Zty.shape[0], stats.XtX.shape[0]
     m0, p0 = np.asarray(prior_mean, float), 1.0 / np.asarray(prior_sd, float) ** 2
-    B = np.concatenate([stats.ZtX, stats.Zty[:, :, None]], axis=2)  # (J, q, p + 1)
-    C = np.block([[stats.XtX, stats.Xty[:, None]], [stats.Xty[None, :], np.array([[stats.yty]])]])
+    # PyTensor ops (constant-folded for arrays), so the cross-products may also be tensors
+    B = pt.concatenate([stats.ZtX, stats.Zty[:, :, None]], axis=2)  # (J, q, p + 1)
+    Xty = pt.as_tensor_variable(stats.Xty)
+    top = pt.concatenate([stats.XtX, Xty[:, None]], axis=1)
+    bottom = pt.concatenate([Xty, pt.atleast_1d(stats.yty)])[None, :]
+    C = pt.concatenate([top, bottom], axis=0)  # [X y]'[X y]
     logdet_A, G = _levels(stats, prec, s2, B)
     K = C / s2 - G / s2**2  # [X y]' V^-1 [X y]
     chol_H = pt.linalg.cholesky(K[:p, :p] + np.diag(p0))
