@@ -237,6 +237,10 @@ def test_collapsed_graph_has_only_hyperparameters_and_prior_predictive_still_wor
     ).pymc_model  # fmt: skip
     names = {v.name for v in other.free_RVs}
     assert names == {"Intercept", "x", "sigma", "1|g_sigma", "x|g_sigma", "g_corr_chol"}
+    # a categorical population term keeps Bambi's name and dims as a Deterministic
+    cat = fh.model("y ~ x + h + (x | g)", _frame()).pymc_model
+    assert "h" in {v.name for v in cat.deterministics}
+    assert cat.named_vars_to_dims["h"] == ("h_dim",) and cat["h"].eval().shape == (2,)
     pp = m.prior_predictive(draws=20, seed=1)  # the full model, with the group effects
     assert pp["prior_predictive"]["y"].shape[-1] == 200
     assert m.pymc_model is not None and m.bambi.fh_built_collapsed
