@@ -19,9 +19,9 @@ from .errors import (
     PriorError,
     SamplerError,
 )
-from .families import FAMILIES, BrmsFormula, bf
+from .families import FAMILIES
 from .fit import Fit, Model, compare, fit, get_prior, load, model
-from .formula import build_spec, parse_formula
+from .formula import BrmsFormula, bf, build_spec, parse_formula
 from .priors import PriorSpec, prior
 from .spec import GroupBlock, ModelSpec
 

@@ -43,7 +43,7 @@ def _var_names(text: str) -> set[str]:
 
 def _response_names(response: str) -> set[str]:
     """Columns the response is computed from (for ``p(s, n)`` and friends: ``s`` only)."""
-    from .families import split_call_args
+    from .formula.scan import split_call_args
 
     call = response.split("(", 1)
     if len(call) == 2 and call[0].strip() in (

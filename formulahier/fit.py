@@ -26,10 +26,10 @@ from .errors import (
     PriorError,
     SamplerError,
 )
-from .families import BrmsFormula, bambi_hint, dpar_formulas, resolve_family
+from .families import bambi_hint, resolve_family
 from .fit_tools import FitTools
 from .fit_verbs import FitVerbs
-from .formula import build_spec
+from .formula import BrmsFormula, build_spec, dpar_formulas
 from .parameterization import resolve_auto
 from .priors import PriorSpec, Resolved, resolve_priors, split_priors
 from .spec import MODEL_OPTIONS, ModelSpec
@@ -583,7 +583,7 @@ def load(path) -> Fit:
 
     """
     from . import io
-    from .families import bf
+    from .formula import bf
 
     saved = io.read_fit(path)
     formula = bf(saved.formula, **dict(saved.dpars)) if saved.dpars else saved.formula

@@ -18,7 +18,7 @@ from . import io as _io
 from . import plots as _plots
 from . import predict as _predict
 from .errors import FormulaError, FormulahierError
-from .formula import _split_additive
+from .formula.scan import split_additive
 
 __all__ = ["FitTools", "update_formula"]
 
@@ -59,7 +59,7 @@ def _norm(term: str) -> str:
 
 def _split_terms(rhs: str) -> list[tuple[str, str]]:
     """Split at top-level ``+``/``-`` into (sign, term), with the formula layer's scanner."""
-    return [(sign, piece) for sign, piece, _ in _split_additive(rhs, 0, rhs)]
+    return [(sign, piece) for sign, piece, _ in split_additive(rhs, 0, rhs)]
 
 
 class FitTools:

@@ -21,7 +21,8 @@ import re
 import warnings
 
 from .errors import FormulaError
-from .formula import _scan, parse_formula
+from .formula import parse_formula
+from .formula.scan import scan
 
 __all__ = ["ALLOWED_CALLS", "check_formula_safe"]
 
@@ -63,7 +64,7 @@ def _normalise(text: str) -> str:
     chars = list(text)
     i = 0
     while i < len(text):
-        if text[i] in "'\"":  # skip a quoted string (checked later); an unclosed one: _scan
+        if text[i] in "'\"":  # skip a quoted string (checked later); an unclosed one: scan
             end = text.find(text[i], i + 1)
             i = len(text) if end < 0 else end + 1
             continue
@@ -85,7 +86,7 @@ def _normalise(text: str) -> str:
         i += 1
     masked = "".join(chars)
     outside = [False] * len(masked)
-    for i, ch, _ in _scan(masked, 0, text):  # parentheses and quotes, with a caret
+    for i, ch, _ in scan(masked, 0, text):  # parentheses and quotes, with a caret
         outside[i] = True
         if not (ch.isalnum() or ch == "_" or ch in _OK_CHARS):
             _refuse(f"The character {ch!r} is not allowed here.", text, i)
