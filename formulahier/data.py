@@ -15,7 +15,6 @@ import pandas as pd
 
 from . import checks
 from .errors import DataError, FormulahierWarning
-from .families import check_response
 from .formula import check_columns
 from .spec import ModelSpec
 
@@ -92,7 +91,7 @@ def prepare_data(data, spec: ModelSpec) -> tuple[pd.DataFrame, int]:
     if frame.empty:
         raise DataError("No rows are left after dropping rows with missing values.")
     # the response against the family (messages name rows by the data's own row labels)
-    frame = check_response(frame, spec.response, spec.family)
+    frame = checks.check_response(frame, spec.response, spec.family)
     if dropped:
         frame = frame.reset_index(drop=True)
     for factor in spec.factors:

@@ -6,11 +6,15 @@ Everything that splits or searches formula text (bar terms, ``+``/``-`` pieces, 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 from ..errors import FormulaError
 
-__all__ = ["outside_quotes", "scan", "split_additive", "split_call_args"]
+__all__ = ["CALL", "outside_quotes", "scan", "split_additive", "split_call_args"]
+
+#: a whole call ``name(arguments)``: groups 1 (the name) and 2 (the arguments as text)
+CALL = re.compile(r"^\s*([A-Za-z_][\w.]*)\s*\((.*)\)\s*$", re.S)
 
 
 def scan(
