@@ -154,7 +154,7 @@ class Model:
             self._set_prior_specs()
 
     def _set_prior_specs(self) -> None:
-        res = resolve_priors(self.prior_specs, self.bambi)
+        res = resolve_priors(self.prior_specs, self.bambi, self.bambi.fh_blocks)
         bambi_part, group_part = split_group_priors(res.bambi, set(self.bambi.fh_terms))
         if bambi_part:  # Bambi's defaults are already scaled to the data and stay as they are
             self.bambi.set_priors(priors=bambi_part)

@@ -9,7 +9,8 @@ import bambi as bmb
 import numpy as np
 import pandas as pd
 
-from .priors import Resolved, _num, _slots
+from .priors import TO_BRMS, Resolved, slots
+from .priors import fmt_number as _num
 
 __all__ = [
     "brms_text",
@@ -19,30 +20,11 @@ __all__ = [
     "pymc_text",
 ]
 
-_TO_BRMS = {
-    "Normal": ("normal", ("mu", "sigma")),
-    "StudentT": ("student_t", ("nu", "mu", "sigma")),
-    "Cauchy": ("cauchy", ("alpha", "beta")),
-    "Laplace": ("double_exponential", ("mu", "b")),
-    "Logistic": ("logistic", ("mu", "s")),
-    "Exponential": ("exponential", ("lam",)),
-    "Gamma": ("gamma", ("alpha", "beta")),
-    "InverseGamma": ("inv_gamma", ("alpha", "beta")),
-    "LogNormal": ("lognormal", ("mu", "sigma")),
-    "Weibull": ("weibull", ("alpha", "beta")),
-    "Beta": ("beta", ("alpha", "beta")),
-    "Uniform": ("uniform", ("lower", "upper")),
-    "HalfNormal": ("normal", (0, "sigma")),
-    "HalfStudentT": ("student_t", ("nu", 0, "sigma")),
-    "HalfCauchy": ("cauchy", (0, "beta")),
-}
-
-
 def brms_text(value: Any) -> str:
     """A Bambi prior (or a constant) in brms/Stan spelling, PyMC's when brms has no name."""
     if not isinstance(value, bmb.Prior):
         return f"constant({_num(value)})" if value is not None else ""
-    known = _TO_BRMS.get(value.name)
+    known = TO_BRMS.get(value.name)
     if known is None or value.dist is not None or not set(value.args) <= set(known[1]):
         return pymc_text(value)
     name, params = known
@@ -109,7 +91,7 @@ def prior_table(bambi_model, lkj_eta: float, lkj_eta_groups: Mapping[str, float]
         rows.append([resolved.given.get(key, ""), cls, "", group, src, "", ""])
 
     lkj_user = lkj_eta != 2.0
-    for slot in _slots(bambi_model):
+    for slot in slots(bambi_model, bambi_model.fh_blocks):
         key = (slot.cls, slot.coef, slot.group)
         if slot.cls == "b" and not any(r[1] == "b" for r in rows):
             head("b")
