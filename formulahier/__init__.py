@@ -5,9 +5,8 @@
 >>> print(fit)  # doctest: +SKIP
 """
 
-from importlib.metadata import PackageNotFoundError, version
-
 from . import datasets
+from .about import __version__
 from .errors import (
     DataError,
     FitFileError,
@@ -24,11 +23,6 @@ from .fit import Fit, Model, compare, fit, get_prior, load, model
 from .formula import BrmsFormula, bf, build_spec, parse_formula
 from .priors import PriorSpec, prior
 from .spec import GroupBlock, ModelSpec
-
-try:
-    __version__ = version("formulahier")
-except PackageNotFoundError:  # running from a source tree
-    __version__ = "0.0.0+unknown"
 
 __all__ = [
     "DataError",

@@ -146,12 +146,9 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
+    from .about import __version__
 
-    try:
-        return version("formulahier")
-    except PackageNotFoundError:  # pragma: no cover - source tree without install
-        return "unknown"
+    return __version__
 
 
 def _one_line(exc: BaseException) -> str:

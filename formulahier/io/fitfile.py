@@ -28,12 +28,15 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from .errors import DataError, FitFileError, FormulahierError, FormulahierWarning
-from .priors import decode_priors, encode_priors
-from .safety import check_formula_safe
-from .spec import MODEL_OPTIONS
+from ..about import __version__
+from ..errors import FitFileError, FormulahierError, FormulahierWarning
+from ..priors import decode_priors, encode_priors
+from ..safety import check_formula_safe
+from ..spec import MODEL_OPTIONS
+from .tables import data_to_dataset, dataset_to_data
 
 __all__ = [
+    "DATA_GROUP",
     "FORMAT",
     "FORMAT_VERSION",
     "SavedFit",
@@ -62,89 +65,6 @@ class SavedFit:
     seconds: float
     version: str
     dpars: tuple[tuple[str, str], ...] = field(default=())
-
-
-def _version() -> str:
-    from . import __version__
-
-    return __version__
-
-
-def _data_to_dataset(frame: pd.DataFrame, required=None) -> xr.Dataset:
-    """Columns as variables; a column of another type is skipped unless in ``required``."""
-    variables, kinds = {}, {}
-    for i, col in enumerate(frame.columns):
-        series = frame[col]
-        if required is not None and col not in required and not _storable(series):
-            continue
-        key = f"c{i}"
-        if isinstance(series.dtype, pd.CategoricalDtype):
-            cats = series.cat.categories
-            variables[key] = ("row", series.cat.codes.to_numpy(dtype="int64"))
-            kinds[key] = {
-                "name": col,
-                "kind": "categorical",
-                "categories": [_json_scalar(c) for c in cats],
-                "ordered": bool(series.cat.ordered),
-            }
-        elif series.dtype == object or pd.api.types.is_string_dtype(series.dtype):
-            values = series.to_numpy()
-            if not all(isinstance(v, str) for v in values):
-                raise DataError(
-                    f"Column '{col}' mixes strings and other values; it cannot be saved. "
-                    "Convert it to one type before fitting."
-                )
-            variables[key] = ("row", values.astype(str))
-            kinds[key] = {"name": col, "kind": "string"}
-        elif pd.api.types.is_bool_dtype(series.dtype) or pd.api.types.is_numeric_dtype(
-            series.dtype
-        ):
-            variables[key] = ("row", series.to_numpy())
-            kinds[key] = {"name": col, "kind": "numeric"}
-        else:
-            raise DataError(
-                f"Column '{col}' has dtype {series.dtype}, which cannot be saved; convert it "
-                "to numbers, strings or a categorical before fitting."
-            )
-    ds = xr.Dataset(variables)
-    ds.attrs["columns"] = json.dumps(kinds)
-    return ds
-
-
-def _storable(series: pd.Series) -> bool:
-    if isinstance(series.dtype, pd.CategoricalDtype):
-        return True
-    if series.dtype == object:
-        return all(isinstance(v, str) for v in series.to_numpy())
-    return (
-        pd.api.types.is_string_dtype(series.dtype)
-        or pd.api.types.is_bool_dtype(series.dtype)
-        or pd.api.types.is_numeric_dtype(series.dtype)
-    )
-
-
-def _json_scalar(value):
-    if hasattr(value, "item"):
-        value = value.item()
-    if isinstance(value, (str, int, float, bool)) or value is None:
-        return value
-    return str(value)
-
-
-def _dataset_to_data(ds: xr.Dataset) -> pd.DataFrame:
-    kinds = json.loads(ds.attrs["columns"])
-    out = {}
-    for key, info in kinds.items():
-        values = ds[key].to_numpy()
-        if info["kind"] == "categorical":
-            out[info["name"]] = pd.Categorical.from_codes(
-                values, categories=info["categories"], ordered=info["ordered"]
-            )
-        elif info["kind"] == "string":
-            out[info["name"]] = values.astype(object)
-        else:
-            out[info["name"]] = values
-    return pd.DataFrame(out)
 
 
 def check_destination(path) -> Path:
@@ -231,13 +151,13 @@ def write_fit(
         if name.startswith(_SKIP_GROUPS):  # also log_likelihood_thin<k>
             continue
         children[name] = xr.DataTree(node.to_dataset())
-    children[DATA_GROUP] = xr.DataTree(_data_to_dataset(data, required))
+    children[DATA_GROUP] = xr.DataTree(data_to_dataset(data, required))
     root = xr.DataTree(children=children)
     try:
         attrs = {
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
-            "formulahier_version": _version(),
+            "formulahier_version": __version__,
             "formula": formula,
             "options": json.dumps(options),
             "settings": json.dumps(settings),
@@ -349,7 +269,7 @@ def read_fit(path) -> SavedFit:
     if written > FORMAT_VERSION:
         raise FitFileError(
             f"{path} was written by formulahier {attrs.get('formulahier_version')} in file "
-            f"format {written}; this formulahier ({_version()}) reads formats up to "
+            f"format {written}; this formulahier ({__version__}) reads formats up to "
             f"{FORMAT_VERSION}. Upgrade formulahier to read it."
         )
     if written < 1:
@@ -405,7 +325,7 @@ def read_fit(path) -> SavedFit:
     _check_prior_names(options.get("priors"), path)
     try:
         options["priors"] = decode_priors(options.get("priors"))
-        data = _dataset_to_data(tree[DATA_GROUP].to_dataset())
+        data = dataset_to_data(tree[DATA_GROUP].to_dataset())
         seconds = float(np.ravel(attrs.get("seconds", np.nan))[0])
     except FormulahierError:
         raise
