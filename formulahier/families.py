@@ -17,7 +17,6 @@ from .formula.scan import CALL, split_call_args
 __all__ = [
     "FAMILIES",
     "FamilyInfo",
-    "bambi_hint",
     "BAMBI_RESPONSES",
     "resolve_family",
     "response_kind",
@@ -235,20 +234,3 @@ def response_kind(family: object) -> tuple[str, str] | None:
     if family in BAMBI_RESPONSES:
         return BAMBI_RESPONSES[family], family
     return None
-
-
-def bambi_hint(exc: Exception, family) -> str:
-    """Advice to append to a Bambi/formulae error message for known causes (or ``""``)."""
-    text = str(exc)
-    if isinstance(exc, KeyError):
-        return (
-            f" ({text} is not a function or column formulae knows: use C()/factor(), I(), "
-            "log(), exp(), scale(), center(), poly(), offset() or a column name)"
-        )
-    if "setting an array element with a sequence" in text and family in ("bernoulli", "binomial"):
-        return (
-            " (Bambi 0.21 cannot auto-scale the default prior of a multi-column numeric term such "
-            "as poly() in bernoulli/binomial models with a logit or probit link; give that term "
-            "a prior, e.g. priors={'poly(x, 2)': bmb.Prior('Normal', mu=0, sigma=2.5)})"
-        )
-    return ""

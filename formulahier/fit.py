@@ -5,33 +5,24 @@ from __future__ import annotations
 import importlib.util
 import os
 import time
-import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
 from typing import Any
 
 import pandas as pd
 
-from . import checks, results
+from . import construct, results
 from . import validate as check
-from .backend import HierModel, add_exact_effects, observed_data, split_group_priors
+from .backend import add_exact_effects, observed_data
 from .comparison import compare
-from .data import prepare_data
 from .errors import (
     FitFileError,
-    FormulaError,
-    FormulahierError,
     MemoryLimitError,
-    OptionError,
-    PriorError,
     SamplerError,
 )
-from .families import bambi_hint, resolve_family
 from .fit_tools import FitTools
 from .fit_verbs import FitVerbs
-from .formula import BrmsFormula, build_spec, dpar_formulas
-from .parameterization import resolve_auto
-from .priors import PriorSpec, Resolved, resolve_priors, split_priors
+from .formula import BrmsFormula
+from .priors import PriorSpec, Resolved
 from .spec import MODEL_OPTIONS, ModelSpec
 
 __all__ = ["Fit", "Model", "compare", "fit", "get_prior", "load", "model"]
@@ -82,31 +73,22 @@ class Model:
         lkj_eta: float = 2.0,
         collapse: bool | str = "auto",
     ):
-        bform = formula if isinstance(formula, BrmsFormula) else None  # fh.bf(...)
-        formula = bform.formula if bform is not None else formula
-        bambi_family, bambi_link = resolve_family(family, link)  # R/brms names -> Bambi's
-        self.spec: ModelSpec = build_spec(
+        # one way: options -> spec -> data and the complete spec -> backend -> brms priors
+        # (formulahier.construct); nothing is written back into what a stage has built
+        spec = construct.resolve_spec(
             formula,
-            family=bambi_family,
-            link=bambi_link,
+            family=family,
+            link=link,
             correlated=correlated,
             noncentered=noncentered,
             lkj_eta=lkj_eta,
+            collapse=collapse,
         )
-        if bform is not None and bform.dpars:
-            self.spec = replace(self.spec, dpars=dpar_formulas(bform, correlated))
-        checks.check_formula_roles(self.spec)  # y ~ y, (y | g), (g | g)
-        if not (collapse is True or collapse is False or collapse == "auto"):
-            raise OptionError(f"collapse must be 'auto', True or False, got {collapse!r}.")
-        self.spec = replace(self.spec, collapse=collapse)
-        self.data, self.dropped = prepare_data(data, self.spec)
-        # noncentered="auto": centered or non-centered per grouping factor, from the data
-        self.spec, self.parameterization = resolve_auto(self.spec, self.data)
-        self.priors, self.prior_specs = split_priors(priors)  # Bambi dict, fh.prior list
-        checks.check_prior_values(self.priors)  # distribution names, scales > 0
-        checks.check_prior_values(
-            {str(p): p.dist for p in self.prior_specs if not isinstance(p.dist, str)}
-        )
+        done = construct.complete_spec(spec, data, priors)
+        self.spec: ModelSpec = done.spec
+        self.data, self.dropped = done.data, done.dropped
+        self.parameterization = done.parameterization
+        self.priors, self.prior_specs = done.priors, done.prior_specs
         # constructor options, as given: enough (with the data) to rebuild this model
         self.options = {
             "family": family,
@@ -117,55 +99,12 @@ class Model:
             "lkj_eta": lkj_eta,
             "collapse": collapse,
         }
-        try:
-            bambi_formula = self.spec.population_formula
-            if self.spec.dpars:
-                import bambi as bmb
-
-                bambi_formula = bmb.Formula(bambi_formula, *(f for _, f in self.spec.dpars))
-            with warnings.catch_warnings():  # Bambi warns on unknown prior names; we refuse them
-                warnings.filterwarnings("ignore", "Unused name", UserWarning)
-                self.bambi = HierModel(
-                    self.spec,
-                    self.data,
-                    bambi_formula,
-                    family=bambi_family,
-                    link=bambi_link,
-                    priors=self.priors or None,
-                )
-        except FormulahierError:
-            raise
-        except MemoryError:  # not the formula's fault: say what needs the memory
-            raise MemoryLimitError(
-                f"Out of memory while building the model on {len(self.data):,} rows: the "
-                "population-level design (rows x population columns) and the group columns "
-                "(rows x effects) did not fit. Use fewer rows or population terms, or a machine "
-                "with more memory."
-            ) from None
-        except Exception as exc:  # Bambi/formulae raise plain exceptions on bad models
-            if "`priors`" in str(exc) or "Prior must be" in str(exc):
-                raise PriorError(f"Bad prior dict: {exc}") from exc
-            hint = bambi_hint(exc, bambi_family)
-            raise FormulaError(f"Bambi could not build this model: {exc}{hint}", formula) from exc
-        checks.check_prior_names(self.priors, self.bambi)  # {"days": ...} for the term Days
-        checks.check_design(self.bambi, self.data)  # log(x <= 0), collinear predictors
+        self.bambi = construct.build_backend(done)
         self.prior_resolution: Resolved | None = None
         if self.prior_specs:  # brms-style priors, matched against Bambi's terms
-            self._set_prior_specs()
-
-    def _set_prior_specs(self) -> None:
-        res = resolve_priors(self.prior_specs, self.bambi, self.bambi.fh_blocks)
-        bambi_part, group_part = split_group_priors(res.bambi, set(self.bambi.fh_terms))
-        if bambi_part:  # Bambi's defaults are already scaled to the data and stay as they are
-            self.bambi.set_priors(priors=bambi_part)
-        self.bambi.set_group_priors(group_part)
-        self.spec = replace(
-            self.spec,
-            lkj_eta=self.spec.lkj_eta if res.lkj_eta is None else res.lkj_eta,
-            lkj_eta_groups=tuple(res.lkj_eta_groups.items()),
-        )
-        self.bambi.fh_spec = self.spec
-        self.prior_resolution = res
+            self.prior_resolution = construct.brms_priors(
+                self.bambi, done.blocks, self.prior_specs
+            )
 
     @property
     def formula(self) -> str:

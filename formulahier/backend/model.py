@@ -100,14 +100,18 @@ class HierModel(bmb.Model):
     priors : dict, optional
         Bambi-style priors; keys naming group-level terms (``"1|g"``) or ``"group_specific"``
         set those terms' priors here, the rest go to Bambi.
+    blocks : list of BlockInfo, optional
+        The blocks as planned on ``data`` (:func:`plan_blocks`; planned here if not given).
     **kwargs
         Passed to :class:`bambi.Model`.
 
     """
 
-    def __init__(self, spec: ModelSpec, data: pd.DataFrame, formula, *, priors=None, **kwargs):
+    def __init__(
+        self, spec: ModelSpec, data: pd.DataFrame, formula, *, priors=None, blocks=None, **kwargs
+    ):
         self.fh_spec = spec
-        self.fh_blocks = plan_blocks(spec, data)
+        self.fh_blocks = plan_blocks(spec, data) if blocks is None else blocks
         names = {n for info in self.fh_blocks for n in info.terms}
         bambi_priors, group_priors = split_group_priors(priors, names)
         super().__init__(formula, data, priors=bambi_priors or None, **kwargs)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Any
+
 import numpy as np
 import pandas as pd
 
@@ -21,7 +24,7 @@ def _labels(common) -> list[str]:
     return out
 
 
-def check_design(bambi_model, frame: pd.DataFrame) -> None:
+def check_design(bambi_model: Any, frame: pd.DataFrame, blocks: Sequence[Any] = ()) -> None:
     """Non-finite values in the response, the designs and the group-level columns; collinearity.
 
     Raises
@@ -29,7 +32,8 @@ def check_design(bambi_model, frame: pd.DataFrame) -> None:
     DataError
         ``log(x)`` of a non-positive ``x`` (and other transforms giving NaN or infinity),
         naming the term and the rows; population-level predictors that are linear combinations
-        of each other (a rank-deficient design), naming them.
+        of each other (a rank-deficient design), naming them; group-level columns of the
+        planned ``blocks`` that are not finite.
     """
     index = frame.index
     for cname, comp in bambi_model.distributional_components.items():
@@ -60,7 +64,7 @@ def check_design(bambi_model, frame: pd.DataFrame) -> None:
                 "the column so that it is finite, or drop those rows."
             )
         _check_rank(X, labels, cname, bambi_model.family.likelihood.parent)
-    for info in getattr(bambi_model, "fh_blocks", ()):
+    for info in blocks:
         bad = ~np.isfinite(info.data.X)
         if bad.any():
             col = int(np.argmax(bad.any(axis=0)))

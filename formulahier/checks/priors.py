@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import numpy as np
@@ -121,7 +121,9 @@ def check_prior_values(priors: Mapping[str, Any]) -> None:
             )
 
 
-def check_prior_names(priors: Mapping[str, Any], bambi_model) -> None:
+def check_prior_names(
+    priors: Mapping[str, Any], bambi_model: Any, group_terms: Iterable[str] = ()
+) -> None:
     """Every key of a Bambi-style priors dict names a term or parameter of the model.
 
     Valid keys: population-level terms as Bambi names them (``"Intercept"``, ``"Days"``,
@@ -135,7 +137,7 @@ def check_prior_names(priors: Mapping[str, Any], bambi_model) -> None:
         dict.fromkeys(
             [
                 *components[parent].terms,
-                *getattr(bambi_model, "fh_terms", {}),
+                *group_terms,
                 *components,
                 "common",
                 "group_specific",
