@@ -9,7 +9,6 @@ import re
 import warnings
 from collections.abc import Mapping
 
-import formulae as fm
 import numpy as np
 import pandas as pd
 
@@ -51,9 +50,7 @@ def natural_key(value) -> tuple:
 
 
 def _used_columns(spec: ModelSpec, columns) -> list[str]:
-    names = set(fm.model_description(spec.bambi_formula).var_names)
-    for name, text in spec.dpars:
-        names |= set(fm.model_description(text).var_names) - {name}
+    names = spec.variables()
     return [c for c in columns if c in names]
 
 

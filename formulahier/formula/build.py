@@ -180,9 +180,7 @@ def check_columns(spec: ModelSpec, columns: Iterable[str]) -> None:
     """Raise :class:`FormulaError` naming any variable of the formula that is not a column."""
     columns = [str(c) for c in columns]
     try:
-        needed = set(fm.model_description(spec.bambi_formula).var_names)
-        for name, text in spec.dpars:  # distributional formulas: their response is a parameter
-            needed |= set(fm.model_description(text).var_names) - {name}
+        needed = spec.variables()
     except Exception as exc:
         raise FormulaError(f"Cannot read the formula: {exc}", spec.formula) from None
     missing = sorted(v for v in needed if v and v not in columns)
