@@ -100,10 +100,10 @@ def prepare_data(data, spec: ModelSpec) -> tuple[pd.DataFrame, int]:
                 continue
             levels = sorted(series.unique(), key=natural_key)
             frame[col] = pd.Categorical(series, categories=levels, ordered=True)
-        levels = frame[factor.split(":")].drop_duplicates()
-        if len(levels) < 2:
+        observed = frame[factor.split(":")].drop_duplicates()
+        if len(observed) < 2:
             raise DataError(
-                f"The grouping factor '{factor}' has {len(levels)} level in the data; a "
+                f"The grouping factor '{factor}' has {len(observed)} level in the data; a "
                 "group-level effect needs at least two levels. Drop the term or check the data."
             )
     return frame, dropped

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -22,6 +23,9 @@ import pandas as pd
 from . import predict as _predict
 from .errors import DataError
 from .validate import probability
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 __all__ = ["ConditionalEffects", "conditional_effects", "default_effects"]
 
@@ -46,7 +50,7 @@ class ConditionalEffects:
     """
 
     data: pd.DataFrame
-    figure: object
+    figure: Figure
     frames: dict
 
     def savefig(self, path, **kwargs) -> None:

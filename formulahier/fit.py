@@ -6,13 +6,13 @@ import importlib.util
 import os
 import time
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from . import construct, results
 from . import validate as check
-from .backend import add_exact_effects, observed_data
+from .backend import BlockInfo, add_exact_effects, observed_data
 from .comparison import compare
 from .errors import (
     FitFileError,
@@ -24,6 +24,12 @@ from .fit_verbs import FitVerbs
 from .formula import BrmsFormula
 from .priors import PriorSpec, Resolved
 from .spec import MODEL_OPTIONS, ModelSpec
+
+if TYPE_CHECKING:
+    import bambi
+    import pymc
+    import xarray as xr
+    from matplotlib.axes import Axes
 
 __all__ = ["Fit", "Model", "compare", "fit", "get_prior", "load", "model"]
 
@@ -63,7 +69,7 @@ class Model:
     def __init__(
         self,
         formula: str | BrmsFormula,
-        data,
+        data: Any,
         *,
         family: str = "gaussian",
         link: str | None = None,
@@ -72,7 +78,7 @@ class Model:
         noncentered: bool | str | Mapping[str, bool | str] = "auto",
         lkj_eta: float = 2.0,
         collapse: bool | str = "auto",
-    ):
+    ) -> None:
         # one way: options -> spec -> data and the complete spec -> backend -> brms priors
         # (formulahier.construct); nothing is written back into what a stage has built
         spec = construct.resolve_spec(
@@ -117,11 +123,11 @@ class Model:
         return len(self.data)
 
     @property
-    def blocks(self):
+    def blocks(self) -> list[BlockInfo]:
         """The group-level blocks as built (:class:`~formulahier.backend.BlockInfo`)."""
         return self.bambi.fh_blocks
 
-    def build(self):
+    def build(self) -> pymc.Model:
         """Build (once) and return the PyMC model that is sampled.
 
         For a collapsed gaussian model (``collapse``) that is the model with the group effects
@@ -137,7 +143,7 @@ class Model:
         return self.bambi.fh_collapsed
 
     @property
-    def pymc_model(self):
+    def pymc_model(self) -> pymc.Model:
         """The PyMC model, built on first access."""
         return self.build()
 
@@ -150,7 +156,7 @@ class Model:
             self.bambi, self.spec.lkj_eta, eta_groups, self.prior_resolution, self.priors
         )
 
-    def prior_predictive(self, draws: int = 500, seed: int | None = None):
+    def prior_predictive(self, draws: int = 500, seed: int | None = None) -> xr.DataTree:
         """Draws from the prior and the prior predictive (no MCMC), as an ArviZ DataTree.
 
         Groups ``prior`` (parameters), ``prior_predictive`` (the response per observation)
@@ -163,7 +169,13 @@ class Model:
             self.bambi.build(collapsed=False)  # the full model: it draws the group effects
         return prior_predictive(self.bambi, draws=draws, seed=seed)
 
-    def plot_prior_predictive(self, draws: int = 500, seed: int | None = None, idata=None, ax=None):
+    def plot_prior_predictive(
+        self,
+        draws: int = 500,
+        seed: int | None = None,
+        idata: xr.DataTree | None = None,
+        ax: Axes | None = None,
+    ) -> Axes:
         """Plot the prior predictive response against the observed one; returns the Axes.
 
         Pass ``idata`` from :meth:`prior_predictive` to reuse draws; ``ax`` to draw on it.
@@ -182,7 +194,7 @@ class Model:
         chains: int = 4,
         seed: int | None = None,
         progressbar: bool = True,
-        **sampler_kwargs,
+        **sampler_kwargs: Any,
     ) -> Fit:
         """Sample the posterior and return a :class:`Fit`.
 
@@ -279,7 +291,9 @@ class Fit(FitVerbs, FitTools):
 
     """
 
-    def __init__(self, fh_model: Model, idata, settings: dict, seconds: float):
+    def __init__(
+        self, fh_model: Model, idata: xr.DataTree, settings: dict, seconds: float
+    ) -> None:
         self.fh_model = fh_model
         self.idata = idata
         self.settings = settings
@@ -287,7 +301,7 @@ class Fit(FitVerbs, FitTools):
         self._view = results.PosteriorView(idata, fh_model.bambi, fh_model.blocks)
 
     @property
-    def model(self):
+    def model(self) -> bambi.Model:
         """The :class:`bambi.Model` behind the fit."""
         return self.fh_model.bambi
 
@@ -347,7 +361,7 @@ class Fit(FitVerbs, FitTools):
         return self.summary()._repr_html_()
 
 
-def get_prior(formula: str, data, **options) -> pd.DataFrame:
+def get_prior(formula: str | BrmsFormula, data: Any, **options: Any) -> pd.DataFrame:
     """The prior slots of a model and their priors, like brms's ``get_prior``.
 
     Parameters
@@ -380,7 +394,7 @@ def _check_model_options(options: Mapping[str, Any], where: str) -> None:
     check.check_keywords(options, allowed, where, dict.fromkeys(sampling, _SAMPLING_HINT))
 
 
-def model(formula: str | BrmsFormula, data, **options) -> Model:
+def model(formula: str | BrmsFormula, data: Any, **options: Any) -> Model:
     """Build a multilevel model from an lme4/brms formula without sampling.
 
     Parameters
@@ -406,7 +420,7 @@ def model(formula: str | BrmsFormula, data, **options) -> Model:
 
 def fit(
     formula: str | BrmsFormula,
-    data,
+    data: Any,
     *,
     family: str = "gaussian",
     link: str | None = None,
@@ -421,7 +435,7 @@ def fit(
     chains: int = 4,
     seed: int | None = None,
     progressbar: bool = True,
-    **sampler_kwargs,
+    **sampler_kwargs: Any,
 ) -> Fit:
     """Fit a Bayesian multilevel model written as an lme4/brms formula.
 
@@ -504,7 +518,7 @@ def fit(
     )
 
 
-def load(path) -> Fit:
+def load(path: str | os.PathLike[str]) -> Fit:
     """Read a fit written by :meth:`Fit.save`: a working :class:`Fit`, without sampling.
 
     The model is rebuilt from the stored formula, options and data; the posterior is read back.

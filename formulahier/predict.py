@@ -48,6 +48,7 @@ def _block_draws(posterior: xr.Dataset, info, bmodel) -> tuple[np.ndarray, list[
         if levels is None:
             levels = [str(v) for v in var.coords[dim].values]
         cols.append(draws if column.index is None else draws[..., column.index])
+    assert levels is not None  # a block has at least one column
     return np.stack(cols, axis=-1), levels
 
 

@@ -104,10 +104,7 @@ def prior_table(bambi_model, lkj_eta: float, lkj_eta_groups: Mapping[str, float]
             key0 = ("cor", "", "")
             src = source(key0) if key0 in resolved.sources else ("user" if lkj_user else "default")
             rows.append([f"lkj({_num(lkj_eta)})", "cor", "", "", src, "", ""])
-        if slot.cls == "sd":
-            value = bambi_model.fh_terms[slot.target].prior
-            value = value.args.get("sigma") if isinstance(value, bmb.Prior) else value
-        elif slot.cls == "cor":
+        if slot.cls == "cor":
             eta = lkj_eta_groups.get(slot.group, lkj_eta)
             src = source(key)
             if src == "default" and lkj_user:
@@ -115,14 +112,21 @@ def prior_table(bambi_model, lkj_eta: float, lkj_eta_groups: Mapping[str, float]
             rows.append([f"lkj({_num(eta)})", "cor", "", slot.group, src,
                          f"LKJCorr(eta={_num(eta)})", slot.parameter])  # fmt: skip
             continue
-        elif slot.cls in ("Intercept", "b"):
-            value = comp.terms[slot.target].prior
-        else:
-            value = bambi_model.parameters[slot.target].prior
+        value = _slot_prior(bambi_model, comp, slot)
         rows.append([brms_text(value), slot.cls, slot.coef, slot.group,
                      source(key, slot.target), pymc_text(value), slot.parameter])  # fmt: skip
     columns = ["prior", "class", "coef", "group", "source", "pymc", "parameter"]
     return pd.DataFrame(rows, columns=columns)
+
+
+def _slot_prior(bambi_model: Any, comp: Any, slot: Any) -> Any:
+    """The prior a slot other than ``cor`` has now (for ``sd``: the group sd's hyperprior)."""
+    if slot.cls == "sd":
+        value = bambi_model.fh_terms[slot.target].prior
+        return value.args.get("sigma") if isinstance(value, bmb.Prior) else value
+    if slot.cls in ("Intercept", "b"):
+        return comp.terms[slot.target].prior
+    return bambi_model.parameters[slot.target].prior
 
 
 # --------------------------------------------------------------------------- prior predictive

@@ -209,7 +209,7 @@ def uncenter_intercept(bmodel, draws: dict[str, np.ndarray]) -> dict[str, np.nda
     from .backend import population_design
 
     design = population_design(bmodel)
-    if design.xbar is None:
+    if design.xbar is None or design.intercept is None:
         return draws
     columns = [v for n in design.names for k, v in draws.items() if k == n or k.startswith(n + "[")]
     if not columns or len(columns) != design.X.shape[1]:

@@ -62,7 +62,8 @@ class BlockInfo:
 
 def plan_blocks(spec: ModelSpec, frame: pd.DataFrame) -> list[BlockInfo]:
     """Evaluate each block on the data and name its variables."""
-    infos, per_factor = [], {}
+    infos: list[BlockInfo] = []
+    per_factor: dict[str, int] = {}
     for k, block in enumerate(spec.blocks):
         info = BlockInfo(block_data(block, frame), name=f"{block.factor}__block{k}", corr=None)
         if block.correlated and info.size >= 2:

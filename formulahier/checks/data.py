@@ -15,11 +15,9 @@ __all__ = ["check_columns_unique", "check_used_columns", "rows_text"]
 
 def rows_text(labels: Iterable[object], limit: int = 8) -> str:
     """``"the rows with index 3, 7, ..."`` for messages naming rows by the data's labels."""
-    labels = [str(i) for i in labels]
-    shown = ", ".join(labels[:limit]) + (
-        f", ... ({len(labels)} rows)" if len(labels) > limit else ""
-    )
-    return f"the row{'s' if len(labels) > 1 else ''} with index {shown}"
+    texts = [str(i) for i in labels]
+    shown = ", ".join(texts[:limit]) + (f", ... ({len(texts)} rows)" if len(texts) > limit else "")
+    return f"the row{'s' if len(texts) > 1 else ''} with index {shown}"
 
 
 def check_columns_unique(frame: pd.DataFrame) -> None:

@@ -6,6 +6,8 @@ import ast
 import operator
 import re
 import warnings
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -14,7 +16,7 @@ from ..errors import DataError, FormulaError
 
 __all__ = ["evaluate_expression", "evaluate_or_none"]
 
-_FUNCTIONS = {
+_FUNCTIONS: dict[str, Callable[..., Any]] = {
     "log": np.log,
     "log2": np.log2,
     "log10": np.log10,
@@ -25,7 +27,7 @@ _FUNCTIONS = {
     "round": np.round,
     "I": lambda x: x,
 }
-_ARITHMETIC = {
+_ARITHMETIC: dict[type[ast.operator], Callable[[Any, Any], Any]] = {
     ast.Add: operator.add,
     ast.Sub: operator.sub,
     ast.Mult: operator.mul,
@@ -33,7 +35,10 @@ _ARITHMETIC = {
     ast.FloorDiv: operator.floordiv,
     ast.Pow: operator.pow,
 }
-_SIGNS = {ast.USub: operator.neg, ast.UAdd: operator.pos}
+_SIGNS: dict[type[ast.unaryop], Callable[[Any], Any]] = {
+    ast.USub: operator.neg,
+    ast.UAdd: operator.pos,
+}
 
 
 def evaluate_expression(expr: str, frame: pd.DataFrame):

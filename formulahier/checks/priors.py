@@ -70,29 +70,32 @@ def _check_prior(prior, where: str) -> None:
             )
         if isinstance(value, bmb.Prior):
             _check_prior(value, f"{where} ({arg})")
-            continue
-        if arg in _EXTRA_ARGS:
-            continue
-        try:
-            arr = np.asarray(value, dtype=float)
-        except (TypeError, ValueError):
-            raise PriorError(
-                f"The prior {prior} of {where}: {arg}={value!r} is not a number."
-            ) from None
-        if not np.isfinite(arr).all():
-            raise PriorError(
-                f"The prior {prior} of {where}: {arg} must be finite; got {arr.tolist()}."
-            )
-        if arg in positive and not (arr > 0).all():
-            raise PriorError(
-                f"The prior {prior} of {where}: {arg} is a scale or shape and must be > 0; "
-                f"got {arr.tolist()}."
-            )
+        elif arg not in _EXTRA_ARGS:
+            _check_number(prior, where, arg, value, arg in positive)
     if prior.name == "Uniform" and {"lower", "upper"} <= set(prior.args):
         lower, upper = prior.args["lower"], prior.args["upper"]
         if not isinstance(lower, bmb.Prior) and not isinstance(upper, bmb.Prior):
             if not (np.asarray(lower, dtype=float) < np.asarray(upper, dtype=float)).all():
                 raise PriorError(f"The prior {prior} of {where}: needs lower < upper.")
+
+
+def _check_number(prior: Any, where: str, arg: str, value: Any, positive: bool) -> None:
+    """A parameter of a prior given as a number (or array): finite, and > 0 if ``positive``."""
+    try:
+        arr = np.asarray(value, dtype=float)
+    except (TypeError, ValueError):
+        raise PriorError(
+            f"The prior {prior} of {where}: {arg}={value!r} is not a number."
+        ) from None
+    if not np.isfinite(arr).all():
+        raise PriorError(
+            f"The prior {prior} of {where}: {arg} must be finite; got {arr.tolist()}."
+        )
+    if positive and not (arr > 0).all():
+        raise PriorError(
+            f"The prior {prior} of {where}: {arg} is a scale or shape and must be > 0; "
+            f"got {arr.tolist()}."
+        )
 
 
 def check_prior_values(priors: Mapping[str, Any]) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 import re
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 import formulae as fm
 
@@ -32,7 +33,8 @@ def _expand_factor(bar: Bar, formula: str) -> list[str]:
         hint = _UNSUPPORTED_FACTOR_CALLS.get(call.group(1), "write a column name or a:b")
         raise FormulaError(f"Unsupported grouping factor '{bar.factor}': {hint}.", formula, pos)
     parts = [p.strip() for p in bar.factor.split("/")]
-    factors, prefix = [], []
+    factors: list[str] = []
+    prefix: list[str] = []
     for part in parts:
         names = [n.strip() for n in part.split(":")]
         bad = [n for n in names if not NAME.match(n)]
@@ -78,7 +80,7 @@ def _expr_terms(bar: Bar, formula: str) -> tuple[bool, list[str]]:
     return has_intercept, names
 
 
-def _per_factor(value, factors: list[str], what: str) -> dict[str, object]:
+def _per_factor(value: Any, factors: list[str], what: str) -> dict[str, Any]:
     if isinstance(value, Mapping):
         unknown = sorted(set(value) - set(factors))
         if unknown:

@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -94,7 +96,7 @@ def _canonical(values: np.ndarray) -> bytes:
 
 
 def checksum(
-    texts: dict[str, str], posterior: xr.Dataset, data: xr.Dataset, version: int = FORMAT_VERSION
+    texts: Mapping[str, Any], posterior: xr.Dataset, data: xr.Dataset, version: int = FORMAT_VERSION
 ) -> str:
     """``"sha256:<hex>"`` over the format, the stored texts, the posterior and the data.
 
@@ -154,7 +156,7 @@ def write_fit(
     children[DATA_GROUP] = xr.DataTree(data_to_dataset(data, required))
     root = xr.DataTree(children=children)
     try:
-        attrs = {
+        attrs: dict[str, Any] = {
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
             "formulahier_version": __version__,
@@ -234,7 +236,7 @@ def _check_prior_names(encoded, path) -> None:
             stack.extend(item.values())
 
 
-def read_fit(path) -> SavedFit:
+def read_fit(path: str | os.PathLike[str]) -> SavedFit:
     """Read a file written by :func:`write_fit`; explain what is wrong if it cannot.
 
     Raises
@@ -247,81 +249,21 @@ def read_fit(path) -> SavedFit:
 
     """
     path = Path(path)
-    if not path.exists():
-        raise FitFileError(f"No saved fit at {path}: the file does not exist.")
-    if path.is_dir():
-        raise FitFileError(f"{path} is a folder, not a saved fit; give the .nc file.")
-    try:
-        with xr.open_datatree(path, engine="h5netcdf") as tree:
-            tree = tree.load()
-    except Exception as exc:  # h5py/h5netcdf/xarray raise many types on damaged files
-        raise FitFileError(
-            f"{path} is not a netCDF file written by fit.save(), or it is damaged: "
-            f"{type(exc).__name__}: {exc}"
-        ) from None
+    tree = _open_tree(path)
     attrs = dict(tree.attrs)
-    if attrs.get("format") != FORMAT:
-        raise FitFileError(f"{path} is a netCDF file but not a fit saved by formulahier.")
-    try:
-        written = int(np.ravel(attrs.get("format_version", -1))[0])
-    except (TypeError, ValueError, IndexError):
-        raise _damaged(path, "the format version is not a number") from None
-    if written > FORMAT_VERSION:
-        raise FitFileError(
-            f"{path} was written by formulahier {attrs.get('formulahier_version')} in file "
-            f"format {written}; this formulahier ({__version__}) reads formats up to "
-            f"{FORMAT_VERSION}. Upgrade formulahier to read it."
-        )
-    if written < 1:
-        raise _damaged(path, f"unknown format version {written}")
+    written = _format_version(attrs, path)
     for group in ("posterior", DATA_GROUP):
         if group not in tree.children:
             raise _damaged(path, f"the group '{group}' is missing")
     formula = _text_attr(attrs, "formula", path)
     check_formula_safe(formula)  # before anything parses it
-    dpars = ()
-    if "dpars" in attrs:
-        pairs = _json_attr(attrs, "dpars", path, list)
-        if not all(
-            isinstance(p, list) and len(p) == 2 and all(isinstance(t, str) for t in p)
-            for p in pairs
-        ):
-            raise _damaged(path, "the attribute 'dpars' is not a list of [name, formula]")
-        for name, text in pairs:
-            if not (name.isidentifier() and not name.startswith("_")):
-                raise _damaged(path, f"{name!r} is not a parameter name")
-            rhs = text.split("~", 1)[1] if "~" in text else text
-            check_formula_safe(f"{name} ~{rhs}")
-        dpars = tuple((name, text) for name, text in pairs)
+    dpars = _read_dpars(attrs, path)
     options = _json_attr(attrs, "options", path, dict)
     settings = _json_attr(attrs, "settings", path, dict)
     unknown = sorted(set(options) - _OPTION_KEYS)
     if unknown:
         raise _damaged(path, f"unknown model options {unknown}")
-    if written >= 2:
-        stored = attrs.get("checksum")
-        if not isinstance(stored, str):
-            raise _damaged(path, "the checksum is missing")
-        texts = {k: _text_attr(attrs, k, path) for k in ("formula", "options", "settings")}
-        if "dpars" in attrs:
-            texts["dpars"] = _text_attr(attrs, "dpars", path)
-        posterior, data_ds = tree["posterior"].to_dataset(), tree[DATA_GROUP].to_dataset()
-        try:
-            computed = checksum(texts, posterior, data_ds, written)
-        except Exception as exc:  # e.g. a variable of a type the file should not hold
-            raise _damaged(path, f"{type(exc).__name__}: {exc}") from None
-        if stored != computed:
-            raise FitFileError(
-                f"{path}: the file was changed after it was saved (its checksum does not match "
-                "its contents); it is refused. Load the original file, or refit the model."
-            )
-    else:
-        warnings.warn(
-            f"{path} was written in file format {written}, before files had checksums: changes "
-            "made to it since it was saved cannot be detected. Save it again to add one.",
-            FormulahierWarning,
-            stacklevel=3,
-        )
+    _verify_checksum(tree, attrs, written, path)
     _check_prior_names(options.get("priors"), path)
     try:
         options["priors"] = decode_priors(options.get("priors"))
@@ -348,3 +290,83 @@ def read_fit(path) -> SavedFit:
         version=str(attrs.get("formulahier_version")),
         dpars=dpars,
     )
+
+
+def _open_tree(path: Path) -> xr.DataTree:
+    """The whole file, loaded; a missing file, a folder or not netCDF: :class:`FitFileError`."""
+    if not path.exists():
+        raise FitFileError(f"No saved fit at {path}: the file does not exist.")
+    if path.is_dir():
+        raise FitFileError(f"{path} is a folder, not a saved fit; give the .nc file.")
+    try:
+        with xr.open_datatree(path, engine="h5netcdf") as tree:
+            return tree.load()
+    except Exception as exc:  # h5py/h5netcdf/xarray raise many types on damaged files
+        raise FitFileError(
+            f"{path} is not a netCDF file written by fit.save(), or it is damaged: "
+            f"{type(exc).__name__}: {exc}"
+        ) from None
+
+
+def _format_version(attrs: dict, path: Path) -> int:
+    """The file format version, if this formulahier reads it."""
+    if attrs.get("format") != FORMAT:
+        raise FitFileError(f"{path} is a netCDF file but not a fit saved by formulahier.")
+    try:
+        written = int(np.ravel(attrs.get("format_version", -1))[0])
+    except (TypeError, ValueError, IndexError):
+        raise _damaged(path, "the format version is not a number") from None
+    if written > FORMAT_VERSION:
+        raise FitFileError(
+            f"{path} was written by formulahier {attrs.get('formulahier_version')} in file "
+            f"format {written}; this formulahier ({__version__}) reads formats up to "
+            f"{FORMAT_VERSION}. Upgrade formulahier to read it."
+        )
+    if written < 1:
+        raise _damaged(path, f"unknown format version {written}")
+    return written
+
+
+def _read_dpars(attrs: dict, path: Path) -> tuple[tuple[str, str], ...]:
+    """The ``bf()`` formulas stored with the fit, each checked against the safe grammar."""
+    if "dpars" not in attrs:
+        return ()
+    pairs = _json_attr(attrs, "dpars", path, list)
+    if not all(
+        isinstance(p, list) and len(p) == 2 and all(isinstance(t, str) for t in p) for p in pairs
+    ):
+        raise _damaged(path, "the attribute 'dpars' is not a list of [name, formula]")
+    for name, text in pairs:
+        if not (name.isidentifier() and not name.startswith("_")):
+            raise _damaged(path, f"{name!r} is not a parameter name")
+        rhs = text.split("~", 1)[1] if "~" in text else text
+        check_formula_safe(f"{name} ~{rhs}")
+    return tuple((name, text) for name, text in pairs)
+
+
+def _verify_checksum(tree: xr.DataTree, attrs: dict, written: int, path: Path) -> None:
+    """Format 2: the stored checksum must match the contents; format 1: a warning."""
+    if written < 2:
+        warnings.warn(
+            f"{path} was written in file format {written}, before files had checksums: changes "
+            "made to it since it was saved cannot be detected. Save it again to add one.",
+            FormulahierWarning,
+            stacklevel=4,
+        )
+        return
+    stored = attrs.get("checksum")
+    if not isinstance(stored, str):
+        raise _damaged(path, "the checksum is missing")
+    texts = {k: _text_attr(attrs, k, path) for k in ("formula", "options", "settings")}
+    if "dpars" in attrs:
+        texts["dpars"] = _text_attr(attrs, "dpars", path)
+    posterior, data_ds = tree["posterior"].to_dataset(), tree[DATA_GROUP].to_dataset()
+    try:
+        computed = checksum(texts, posterior, data_ds, written)
+    except Exception as exc:  # e.g. a variable of a type the file should not hold
+        raise _damaged(path, f"{type(exc).__name__}: {exc}") from None
+    if stored != computed:
+        raise FitFileError(
+            f"{path}: the file was changed after it was saved (its checksum does not match "
+            "its contents); it is refused. Load the original file, or refit the model."
+        )

@@ -123,6 +123,7 @@ def _to_bambi(spec: PriorSpec, support: str) -> bmb.Prior:
             )
         return spec.dist
     dist = spec.parsed
+    assert dist is not None  # a string is parsed by PriorSpec.__post_init__
     pymc_name, _, pymc_args, dsupport, _ = DISTRIBUTIONS[dist.name]
     if dsupport == "corr":
         raise PriorError(f"{spec}: lkj(eta) can only serve class 'cor'.")
@@ -161,6 +162,6 @@ def lkj_eta_of(spec: PriorSpec) -> float:
     if isinstance(spec.dist, bmb.Prior):
         if spec.dist.name in _LKJ_PYMC and "eta" in spec.dist.args:
             return float(spec.dist.args["eta"])
-    elif spec.parsed.name == "lkj":
+    elif spec.parsed is not None and spec.parsed.name == "lkj":
         return spec.parsed.args[0]
     raise PriorError(f"{spec}: class 'cor' takes an LKJ prior, lkj(eta) with eta > 0.")
