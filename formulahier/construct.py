@@ -22,7 +22,7 @@ or 2, a change to how it is built at the backend.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -40,7 +40,12 @@ from .spec import ModelSpec
 
 __all__ = [
     "Completed",
-    "bambi_hint", "brms_priors", "build_backend", "complete_spec", "resolve_spec"]
+    "bambi_hint",
+    "brms_priors",
+    "build_backend",
+    "complete_spec",
+    "resolve_spec",
+]
 
 
 def resolve_spec(
@@ -55,12 +60,12 @@ def resolve_spec(
 ) -> ModelSpec:
     """Stage 1: the spec from the formula and the options (no data yet)."""
     bform = formula if isinstance(formula, BrmsFormula) else None  # fh.bf(...)
-    text = bform.formula if bform is not None else formula
+    text = formula.formula if isinstance(formula, BrmsFormula) else formula
     bambi_family, bambi_link = resolve_family(family, link)  # R/brms names -> Bambi's
     spec = build_spec(
-        text,  # type: ignore[arg-type]  # build_spec refuses what is not a string
-        family=bambi_family,  # type: ignore[arg-type]  # a bambi.Family passes through
-        link=bambi_link,  # type: ignore[arg-type]
+        text,
+        family=bambi_family,
+        link=bambi_link,
         correlated=correlated,
         noncentered=noncentered,
         lkj_eta=lkj_eta,
@@ -155,7 +160,7 @@ def build_backend(done: Completed) -> HierModel:
     return backend
 
 
-def _translated(step: Any, spec: ModelSpec, data: pd.DataFrame) -> Any:
+def _translated[T](step: Callable[[], T], spec: ModelSpec, data: pd.DataFrame) -> T:
     """Run a building step; Bambi's and formulae's exceptions become formulahier's."""
     try:
         return step()

@@ -10,6 +10,7 @@ the response must be; :func:`formulahier.checks.check_response` checks the data 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from .errors import FormulaError
 from .formula.scan import CALL, split_call_args
@@ -149,7 +150,7 @@ def _parse_family_call(family: str) -> tuple[str, str | None]:
     return name, link
 
 
-def resolve_family(family, link=None) -> tuple[object, object]:
+def resolve_family(family: Any, link: Any = None) -> tuple[Any, Any]:
     """Translate an R/brms/Bambi family name and link into what Bambi expects.
 
     Parameters

@@ -183,3 +183,21 @@ def test_relative_imports_are_read(source):
     visitor = _Imports("formula.parse", False, {"spec", "formula", "formula.parse"})
     visitor.visit(ast.parse(source))
     assert visitor.found == {"spec"}
+
+
+def test_the_backend_is_built_from_the_complete_spec(sleepstudy):
+    # the LKJ shape of a class-cor prior is in the spec before the backend is built, and the
+    # backend holds that very spec (nothing is written back into it afterwards)
+    import formulahier as fh
+    from formulahier import construct
+
+    priors = [fh.prior("lkj(4)", "cor", group="Subject"), fh.prior("normal(0, 5)", "b")]
+    spec = construct.resolve_spec("Reaction ~ Days + (Days | Subject)")
+    done = construct.complete_spec(spec, sleepstudy, priors)
+    assert done.spec.eta_for("Subject") == 4.0
+    model = fh.model("Reaction ~ Days + (Days | Subject)", sleepstudy, priors=priors)
+    assert model.spec == done.spec
+    assert model.bambi.fh_spec is model.spec
+    assert model.prior_summary().query("`class` == 'cor' and group == 'Subject'")[
+        "prior"
+    ].tolist() == ["lkj(4)"]
