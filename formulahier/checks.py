@@ -178,7 +178,7 @@ def check_design(bambi_model, frame: pd.DataFrame) -> None:
         of each other (a rank-deficient design), naming them.
     """
     index = frame.index
-    for cname, comp in bambi_model.distributional_components.items():
+    for cname, comp in bambi_model.conditional_parameters.items():
         design = comp.component.design if hasattr(comp, "component") else comp.design
         response = getattr(design, "response", None)
         if response is not None:
@@ -437,7 +437,7 @@ def check_prior_names(priors: Mapping[str, Any], bambi_model) -> None:
                 f"model{did_you_mean(key, valid)}. Valid keys: {', '.join(map(repr, valid))}."
             )
         if isinstance(value, Mapping):
-            if key not in bambi_model.distributional_components:
+            if key not in bambi_model.conditional_parameters:
                 raise PriorError(
                     f"The prior of {key!r} is a dict, which only a parameter with its own "
                     f"formula takes (bf(..., {key}='~ x')); give a bmb.Prior."

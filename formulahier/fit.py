@@ -32,6 +32,7 @@ from .fit_verbs import FitVerbs
 from .formula import build_spec
 from .parameterization import resolve_auto
 from .priors import PriorSpec, Resolved, resolve_priors, split_priors
+from .progress import progress_on_stderr
 from .spec import MODEL_OPTIONS, ModelSpec
 
 __all__ = ["Fit", "Model", "compare", "fit", "get_prior", "load", "model"]
@@ -276,17 +277,18 @@ class Model:
         self.build()
         start = time.perf_counter()
         try:
-            idata = self.bambi.fit(
-                draws=draws,
-                tune=tune,
-                chains=chains,
-                random_seed=seed,
-                inference_method=key,
-                progressbar=progressbar,
-                # our summary's diagnostics replace PyMC's own lines (which also warn on the
-                # constant diagonal of a correlation matrix)
-                **{"compute_convergence_checks": False, **pass_on},
-            )
+            with progress_on_stderr(progressbar):  # never into stdout; full width in logs
+                idata = self.bambi.fit(
+                    draws=draws,
+                    tune=tune,
+                    chains=chains,
+                    random_seed=seed,
+                    inference_method=key,
+                    progressbar=progressbar,
+                    # our summary's diagnostics replace PyMC's own lines (which also warn on
+                    # the constant diagonal of a correlation matrix)
+                    **{"compute_convergence_checks": False, **pass_on},
+                )
         except MemoryError:
             raise MemoryLimitError(self._draws_memory_advice(draws, chains)) from None
         drop = [b.corr + "_chol" for b in self.blocks if b.corr]
