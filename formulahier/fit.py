@@ -395,6 +395,7 @@ class Fit(FitVerbs, FitTools):
             "family": self.model.family.name,
             "link": {k: v.name for k, v in self.model.family.link.items()},
             "nobs": self.nobs,
+            "data_name": self.fh_model.data.attrs.get("name"),  # pandas attrs, if named
             "levels": self._view.levels(),
             "settings": self.settings,
             "seconds": self.seconds,

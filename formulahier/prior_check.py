@@ -12,6 +12,7 @@ import pandas as pd
 from .priors import Resolved, _num, _slots
 
 __all__ = [
+    "PriorTable",
     "brms_text",
     "plot_prior_predictive",
     "prior_predictive",
@@ -140,7 +141,22 @@ def prior_table(bambi_model, lkj_eta: float, lkj_eta_groups: Mapping[str, float]
         rows.append([brms_text(value), slot.cls, slot.coef, slot.group,
                      source(key, slot.target), pymc_text(value), slot.parameter])  # fmt: skip
     columns = ["prior", "class", "coef", "group", "source", "pymc", "parameter"]
-    return pd.DataFrame(rows, columns=columns)
+    return PriorTable(rows, columns=columns)
+
+
+class PriorTable(pd.DataFrame):
+    """A DataFrame that prints whole, every row and column, as brms prints its prior tables.
+
+    pandas cuts wide frames to the terminal (``...`` in place of columns); a prior table is
+    read whole, so ``repr`` is :meth:`pandas.DataFrame.to_string`.
+    """
+
+    @property
+    def _constructor(self):
+        return PriorTable
+
+    def __repr__(self) -> str:
+        return self.to_string()
 
 
 # --------------------------------------------------------------------------- prior predictive
