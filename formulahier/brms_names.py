@@ -127,7 +127,7 @@ def draws_frame(view, group_effects: bool | None = None) -> pd.DataFrame:
 
 
 def brms_links(bmb_model) -> str:
-    """brms's ``Links:`` line: ``mu = identity; sigma = identity``.
+    """The ``Links:`` line as brms prints it: ``mu = identity; sigma = identity``.
 
     As brms's ``summarise_links``: the mean gets the family's link; an auxiliary parameter
     shows its link only when it has its own formula (``fh.bf(..., sigma="~ x")``: ``sigma =
