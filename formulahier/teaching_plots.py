@@ -290,7 +290,13 @@ def plot_shrinkage_size(means: pd.DataFrame, factor: str, scale: str, label: str
     ax.scatter(x, pooled, s=16, **_POOLED)
     ax.axhline(0, color="k", ls="--", lw=1, label="population level")
     if n.max() > 4 * max(n.min(), 1):
-        ax.set_xscale("log")
+        from matplotlib.ticker import NullFormatter
+
+        ax.set_xscale("log")  # plain numbers at 1, 2, 5, 10, 20, ... instead of 2x10^2
+        nice = np.array([m * 10.0**e for e in range(7) for m in (1, 2, 5)])
+        ticks = nice[(nice >= x.min() / 1.5) & (nice <= x.max() * 1.5)]
+        ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
+        ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel(f"group size ({size_name} per level of '{factor}')")
     ax.set_ylabel(f"group mean - population ({label}, {scale} scale)")
     ax.set_title("Shrinkage against group size")
