@@ -108,6 +108,8 @@ def _data_to_dataset(frame: pd.DataFrame, required=None) -> xr.Dataset:
             )
     ds = xr.Dataset(variables)
     ds.attrs["columns"] = json.dumps(kinds)
+    if isinstance(frame.attrs.get("name"), str):  # the summary's "Data: <name> (...)"
+        ds.attrs["data_name"] = frame.attrs["name"]
     return ds
 
 
@@ -144,7 +146,10 @@ def _dataset_to_data(ds: xr.Dataset) -> pd.DataFrame:
             out[info["name"]] = values.astype(object)
         else:
             out[info["name"]] = values
-    return pd.DataFrame(out)
+    frame = pd.DataFrame(out)
+    if "data_name" in ds.attrs:
+        frame.attrs["name"] = str(ds.attrs["data_name"])
+    return frame
 
 
 def check_destination(path) -> Path:
@@ -187,6 +192,8 @@ def checksum(
         digest.update(f"{key}\0{texts.get(key, '')}\0".encode("utf-8", "surrogatepass"))
     for label, ds in (("posterior", posterior), ("data", data)):
         digest.update(f"{label}\0{ds.attrs.get('columns', '')}\0".encode())
+        if "data_name" in ds.attrs:  # files without a name keep their checksum
+            digest.update(f"data_name\0{ds.attrs['data_name']}\0".encode("utf-8", "surrogatepass"))
         for name in sorted(ds.data_vars, key=str):
             var = ds[name]
             digest.update(f"{name}\0{var.dims}\0".encode())
