@@ -8,6 +8,8 @@ relies only on the attributes of ``Fit`` (``fh_model``, ``idata``, ``model``, ``
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 
@@ -225,7 +227,10 @@ class FitVerbs:
 
             model = self.fh_model.pymc_model
             names = [v for v in self._view.posterior.data_vars if v in self._population_vars()]
-            with model:  # only the population effects: no draws x rows response array
+            with model, warnings.catch_warnings():  # population effects only: no draws x rows
+                # the Potential is the collapsed likelihood: leaving it out is what a prior
+                # draw means (population effects have plain Bambi priors, no Potential)
+                warnings.filterwarnings("ignore", "The effect of Potentials", UserWarning)
                 drawn = pm.sample_prior_predictive(draws=n, var_names=names, random_seed=seed)
             prior = drawn["prior"].to_dataset()
             tree = xr.DataTree.from_dict({"posterior": prior})
