@@ -235,7 +235,7 @@ def plot_shrinkage_means(means: pd.DataFrame, factor: str, scale: str, label: st
     import matplotlib.pyplot as plt
 
     order = means["raw"].sort_values().index
-    many = len(order) > 60
+    many = len(order) > 60  # as plots.MANY_LEVELS: no labels, a figure that fits
     fig, ax = plt.subplots(figsize=(6.5, min(10.0, max(2.8, 0.22 * len(order) + 1.2))))
     pos = np.arange(len(order))
     sub = means.loc[order]

@@ -176,3 +176,19 @@ def test_binomial_contrast_is_probability_arithmetic(cbpp_fit):
     expit = 1 / (1 + np.exp(-b0)), 1 / (1 + np.exp(-(b0 + b2)))
     out = cbpp_fit.comparisons({"period": ["1", "2"]})
     assert out["estimate"].iloc[0] == pytest.approx((expit[1] - expit[0]).mean(), rel=1e-6)
+
+
+def test_many_levels_give_figures_that_fit():
+    """Hundreds of levels: dot plots drop their labels and stay at most 10 inches high."""
+    import pandas as pd
+
+    rng = np.random.default_rng(1)
+    g = rng.integers(0, 150, 1500)
+    data = pd.DataFrame({"g": [f"g{k}" for k in g], "x": rng.normal(size=g.size)})
+    data["y"] = rng.normal(size=g.size) + 0.3 * (g % 7)
+    with mocked_sampling():
+        fit = fh.fit("y ~ x + (1 | g)", data, draws=10, chains=1, progressbar=False)
+    for fig in (fit.plot_forest(), fit.plot_shrinkage(), fit.plot_shrinkage(scale="response")):
+        assert fig.get_size_inches()[1] <= 10
+        assert fig.axes[0].get_yticklabels() == [] or not fig.axes[0].get_yticks().size
+        assert "150 levels, sorted" == fig.axes[0].get_ylabel()
