@@ -5,8 +5,8 @@ PyMC 6 draws its progress bar with ``rich`` on a console bound to stdout, so
 columns (``Dive…``, ``0:00…``) because a console that is not a terminal gets rich's default
 width. :func:`progress_on_stderr` sends that console to stderr for the duration of sampling; when
 stderr is not a terminal either (a log file, CI), rich prints the finished table once, and we
-give it room (:data:`PLAIN_WIDTH` columns) so that no column is cut. nutpie's own progress bar
-already writes to stderr and hides itself when stderr is not a terminal.
+give it room (:data:`PLAIN_WIDTH` columns) so that no column is cut. ``sampler="nutpie"`` runs
+through PyMC and shows the same table (checked: it lands on stderr too).
 """
 
 from __future__ import annotations
