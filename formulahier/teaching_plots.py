@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from .errors import DataError
+from .errors import DataError, OptionError
 
 __all__ = [
     "lkj_marginal_density",
@@ -305,6 +305,7 @@ def plot_shrinkage_size(means: pd.DataFrame, factor: str, scale: str, label: str
     return fig
 
 
+_CATEGORY_FAMILIES = {"cumulative", "sratio", "categorical"}
 _PROPORTION_FAMILIES = {"bernoulli", "binomial", "beta", "beta_binomial"}
 
 
@@ -331,6 +332,11 @@ def group_means(fitted, factor: str, scale: str = "response") -> tuple[pd.DataFr
 
     if scale not in ("response", "link"):
         raise DataError(f"scale must be 'response' or 'link', got {scale!r}.")
+    if fitted.model.family.name in _CATEGORY_FAMILIES:
+        raise OptionError(
+            f"A {fitted.model.family.name} response has a probability per category, not one "
+            "mean per group: use fit.plot_forest() for the group effects on the link scale."
+        )
     info = next(b for b in fitted.fh_model.blocks if b.block.factor == factor)
     codes, levels = info.data.codes, list(info.data.groups)
     y = _verbs.observed_response(fitted)

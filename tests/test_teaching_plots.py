@@ -192,3 +192,11 @@ def test_many_levels_give_figures_that_fit():
         assert fig.get_size_inches()[1] <= 10
         assert fig.axes[0].get_yticklabels() == [] or not fig.axes[0].get_yticks().size
         assert "150 levels, sorted" == fig.axes[0].get_ylabel()
+
+
+def test_ordinal_group_means_are_refused_with_advice(monkeypatch, cbpp_fit):
+    from formulahier.teaching_plots import group_means
+
+    monkeypatch.setattr(cbpp_fit.model.family, "name", "cumulative")
+    with pytest.raises(fh.OptionError, match="plot_forest"):
+        group_means(cbpp_fit, "herd")
