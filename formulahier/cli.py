@@ -176,9 +176,11 @@ def _read_data(source: str):
             f"{datasets.list_datasets()}."
         )
     try:
-        return pd.read_csv(path)
+        frame = pd.read_csv(path)
     except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise DataError(f"Cannot read {source} as CSV: {' '.join(str(exc).split())}") from None
+    frame.attrs["name"] = path.stem  # the summary's "Data: sleepstudy (Number of ...)"
+    return frame
 
 
 def _save(result, path: str) -> None:

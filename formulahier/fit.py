@@ -23,6 +23,7 @@ from .fit_tools import FitTools
 from .fit_verbs import FitVerbs
 from .formula import BrmsFormula
 from .priors import PriorSpec, Resolved
+from .progress import progress_on_stderr
 from .spec import MODEL_OPTIONS, ModelSpec
 
 if TYPE_CHECKING:
@@ -227,17 +228,18 @@ class Model:
         self.build()
         start = time.perf_counter()
         try:
-            idata = self.bambi.fit(
-                draws=draws,
-                tune=tune,
-                chains=chains,
-                random_seed=seed,
-                inference_method=key,
-                progressbar=progressbar,
-                # our summary's diagnostics replace PyMC's own lines (which also warn on the
-                # constant diagonal of a correlation matrix)
-                **{"compute_convergence_checks": False, **pass_on},
-            )
+            with progress_on_stderr(progressbar):  # never into stdout; full width in logs
+                idata = self.bambi.fit(
+                    draws=draws,
+                    tune=tune,
+                    chains=chains,
+                    random_seed=seed,
+                    inference_method=key,
+                    progressbar=progressbar,
+                    # our summary's diagnostics replace PyMC's own lines (which also warn on
+                    # the constant diagonal of a correlation matrix)
+                    **{"compute_convergence_checks": False, **pass_on},
+                )
         except MemoryError:
             raise MemoryLimitError(self._draws_memory_advice(draws, chains)) from None
         drop = [b.corr + "_chol" for b in self.blocks if b.corr]
@@ -346,6 +348,7 @@ class Fit(FitVerbs, FitTools):
             "family": self.model.family.name,
             "link": {k: v.name for k, v in self.model.family.link.items()},
             "nobs": self.nobs,
+            "data_name": self.fh_model.data.attrs.get("name"),  # pandas attrs, if named
             "levels": self._view.levels(),
             "settings": self.settings,
             "seconds": self.seconds,

@@ -13,6 +13,7 @@ from .priors import TO_BRMS, Resolved, slots
 from .priors import fmt_number as _num
 
 __all__ = [
+    "PriorTable",
     "brms_text",
     "plot_prior_predictive",
     "prior_predictive",
@@ -116,7 +117,22 @@ def prior_table(bambi_model, lkj_eta: float, lkj_eta_groups: Mapping[str, float]
         rows.append([brms_text(value), slot.cls, slot.coef, slot.group,
                      source(key, slot.target), pymc_text(value), slot.parameter])  # fmt: skip
     columns = ["prior", "class", "coef", "group", "source", "pymc", "parameter"]
-    return pd.DataFrame(rows, columns=columns)
+    return PriorTable(rows, columns=columns)
+
+
+class PriorTable(pd.DataFrame):
+    """A DataFrame that prints whole, every row and column, as brms prints its prior tables.
+
+    pandas cuts wide frames to the terminal (``...`` in place of columns); a prior table is
+    read whole, so ``repr`` is :meth:`pandas.DataFrame.to_string`.
+    """
+
+    @property
+    def _constructor(self):
+        return PriorTable
+
+    def __repr__(self) -> str:
+        return self.to_string()
 
 
 def _slot_prior(bambi_model: Any, comp: Any, slot: Any) -> Any:

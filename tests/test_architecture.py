@@ -18,7 +18,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "formulahier"
 #: Bottom to top. A name covers the module and, for a subpackage, every module inside it.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     # what everything may use: the error classes, the version, the frozen spec, validators
-    ("foundation", ("errors", "about", "spec", "validate")),
+    ("foundation", ("errors", "about", "spec", "validate", "progress")),
     # formula text -> ModelSpec; the safe grammar of formulas read from files
     ("formula", ("formula", "safety")),
     # pieces the backend is built from: group codes and columns, the collapsed algebra,
@@ -44,6 +44,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "verbs",
             "fit_verbs",
             "fit_tools",
+            "teaching_plots",
+            "marginal",
         ),
     ),
     # fh.fit, fh.model, Model, Fit

@@ -190,7 +190,7 @@ def _collapse_reason(bmb_model, spec: ModelSpec) -> str:
         return "the model has no group-level terms"
     if family.name != "gaussian" or family.link[parent].name != "identity":
         return f"the {family.name} family with the {family.link[parent].name} link is not gaussian"
-    if spec.dpars or set(bmb_model.distributional_components) != {parent}:
+    if spec.dpars or set(bmb_model.conditional_parameters) != {parent}:
         return "a distributional (bf()) sub-model varies the residual sd"
     if len(spec.factors) > 1:
         return f"the group effects vary over several factors ({', '.join(spec.factors)})"

@@ -366,6 +366,12 @@ def inverse_link(bmb_model):
     return bmb_model.family.link[bmb_model.family.likelihood.parent].linkinv
 
 
+def link_function(bmb_model):
+    """Name and function (numpy, response -> link scale) of the parent parameter's link."""
+    link = bmb_model.family.link[bmb_model.family.likelihood.parent]
+    return link.name, link.link
+
+
 def family_log_likelihood(bmb_model, posterior):
     """Pointwise log-likelihood given the parent parameter's values in ``posterior``."""
     return bmb_model.family.log_likelihood(model=bmb_model, posterior=posterior, data=None)

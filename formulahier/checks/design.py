@@ -36,7 +36,7 @@ def check_design(bambi_model: Any, frame: pd.DataFrame, blocks: Sequence[Any] = 
         planned ``blocks`` that are not finite.
     """
     index = frame.index
-    for cname, comp in bambi_model.distributional_components.items():
+    for cname, comp in bambi_model.conditional_parameters.items():
         design = comp.component.design if hasattr(comp, "component") else comp.design
         response = getattr(design, "response", None)
         if response is not None:

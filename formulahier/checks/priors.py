@@ -154,7 +154,7 @@ def check_prior_names(
                 f"model{did_you_mean(key, valid)}. Valid keys: {', '.join(map(repr, valid))}."
             )
         if isinstance(value, Mapping):
-            if key not in bambi_model.distributional_components:
+            if key not in bambi_model.conditional_parameters:
                 raise PriorError(
                     f"The prior of {key!r} is a dict, which only a parameter with its own "
                     f"formula takes (bf(..., {key}='~ x')); give a bmb.Prior."

@@ -109,6 +109,8 @@ def checksum(
         digest.update(f"{key}\0{texts.get(key, '')}\0".encode("utf-8", "surrogatepass"))
     for label, ds in (("posterior", posterior), ("data", data)):
         digest.update(f"{label}\0{ds.attrs.get('columns', '')}\0".encode())
+        if "data_name" in ds.attrs:  # files without a name keep their checksum
+            digest.update(f"data_name\0{ds.attrs['data_name']}\0".encode("utf-8", "surrogatepass"))
         for name in sorted(ds.data_vars, key=str):
             var = ds[name]
             digest.update(f"{name}\0{var.dims}\0".encode())

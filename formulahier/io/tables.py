@@ -51,6 +51,8 @@ def data_to_dataset(frame: pd.DataFrame, required: Collection[str] | None = None
             )
     ds = xr.Dataset(variables)
     ds.attrs["columns"] = json.dumps(kinds)
+    if isinstance(frame.attrs.get("name"), str):  # the summary's "Data: <name> (...)"
+        ds.attrs["data_name"] = frame.attrs["name"]
     return ds
 
 
@@ -88,4 +90,7 @@ def dataset_to_data(ds: xr.Dataset) -> pd.DataFrame:
             out[info["name"]] = values.astype(object)
         else:
             out[info["name"]] = values
-    return pd.DataFrame(out)
+    frame = pd.DataFrame(out)
+    if "data_name" in ds.attrs:
+        frame.attrs["name"] = str(ds.attrs["data_name"])
+    return frame
