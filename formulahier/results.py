@@ -269,6 +269,9 @@ class Summary:
         group = {f: view.group_table(f, ci_prob) for f in view.factors()}
         family = _table(view.family_draws(), ci_prob)
         summary = cls(header, population, group, family, ci_prob)
+        if header["settings"].get("method", "nuts") != "nuts":  # MCMC diagnostics do not apply
+            summary.diagnostics = [header["settings"]["verdict"]]
+            return summary
         summary.diagnostics = _diagnose(
             summary,
             view.idata,
@@ -295,7 +298,10 @@ class Summary:
             *(f"         {text}" for text in h.get("dpars", [])),
             f"   Data: {h['nobs']} observations",
             f"  Draws: {s['chains']} chains x {s['draws']} draws (warm-up {s['tune']}); "
-            f"sampler {s['sampler']}, {h['seconds']:.1f} s",
+            f"sampler {s['sampler']}, {h['seconds']:.1f} s"
+            if s.get("method", "nuts") == "nuts"
+            else f"  Draws: {s['chains'] * s['draws']} independent draws; method {s['method']} "
+            f"(approximate), {h['seconds']:.1f} s",
             *(
                 ["  Group: effects integrated out while sampling, drawn exactly afterwards "
                  "(collapsed gaussian)"]
