@@ -15,7 +15,9 @@ algorithms (Yao et al. 2018, Vehtari et al. 2024): draws from the approximation 
 by ``p(theta | y) / q(theta)`` (unnormalised, unconstrained space) and the Pareto shape ``k`` of
 the largest weights is estimated with PSIS. ``k < 0.7``: the approximation is close enough for
 posterior means and intervals; ``k >= 0.7``: it is not, and the summary says so and names NUTS.
-For Pathfinder, pymc-extras computes ``k`` on its own importance weights.
+For Pathfinder no ``k`` is given: pymc-extras 0.15 computes one on the reciprocal weights (it
+passes log importance weights to arviz-stats's ``psislw``, which expects log-likelihoods), so
+the summary says its accuracy is unknown and names NUTS.
 """
 
 from __future__ import annotations
@@ -100,8 +102,9 @@ def approximate(model, method: str, draws: int, chains: int, seed, progressbar: 
             idata = _pmx().fit_pathfinder(
                 model=model, num_draws=n, random_seed=seed, progressbar=progressbar
             )
-            info = idata["pathfinder"].to_dataset() if "pathfinder" in idata else {}
-            khat = float(info["pareto_k"].values) if "pareto_k" in info else float("nan")
+            # pymc-extras 0.15 passes its log importance weights to arviz-stats's psislw, which
+            # negates them (LOO convention): its "pareto_k" is that of q/p, not p/q, so unused
+            khat = float("nan")
             posterior = idata["posterior"].to_dataset()
         elif method == "advi":
             import pymc as pm
@@ -163,7 +166,8 @@ def _gaussian_khat(model, rows: list[str], mean, cov, seed) -> float:
         logp_fn = model.compile_logp(jacobian=True)
         logp = np.array([logp_fn(points(t)) for t in theta], dtype=float)
         log_w = np.where(np.isfinite(logp), logp - logq, -np.inf)
-        _, khat = array_stats.psislw(log_w - np.max(log_w[np.isfinite(log_w)]))
+        # arviz-stats's psislw takes log-likelihoods as PSIS-LOO does (weights exp(-input))
+        _, khat = array_stats.psislw(np.max(log_w[np.isfinite(log_w)]) - log_w)
         return float(np.asarray(khat))
     except (np.linalg.LinAlgError, ValueError, KeyError):
         return float("nan")

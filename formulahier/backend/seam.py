@@ -382,8 +382,11 @@ def family_posterior_predictive(bmb_model, posterior, rng, frame: pd.DataFrame):
 
 
 def bambi_posterior(bmb_model, posterior):
-    """Draws of the built PyMC model as Bambi's ``fit`` returns them (intercept uncentered,
-    offsets dropped, Bambi's dim order): what an approximation's draws need."""
+    """Draws of the built PyMC model as Bambi's ``fit`` returns them.
+
+    The intercept uncentered, offsets dropped, Bambi's dim order: what an approximation's
+    draws need to read like a sampled fit's.
+    """
     import xarray as xr
 
     idata = xr.DataTree()
