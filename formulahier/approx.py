@@ -13,8 +13,10 @@ would sample, one of the approximations PyMC and pymc-extras provide (no optimis
 Whether the approximation can be trusted is judged as brms and Stan do for their approximate
 algorithms (Yao et al. 2018, Vehtari et al. 2024): draws from the approximation ``q`` are weighted
 by ``p(theta | y) / q(theta)`` (unnormalised, unconstrained space) and the Pareto shape ``k`` of
-the largest weights is estimated with PSIS. ``k < 0.7``: the approximation is close enough for
-posterior means and intervals; ``k >= 0.7``: it is not, and the summary says so and names NUTS.
+the largest weights is estimated with PSIS. ``k < 0.5``: the approximation is close enough for
+posterior means and intervals; ``0.5 <= k < 0.7``: roughly right (the summary says group sds and
+intervals may be off and to confirm with NUTS); ``k >= 0.7``: it is not, and the summary says
+so and names NUTS.
 For Pathfinder no ``k`` is given: pymc-extras 0.15 computes one on the reciprocal weights (it
 passes log importance weights to arviz-stats's ``psislw``, which expects log-likelihoods), so
 the summary says its accuracy is unknown and names NUTS.
@@ -35,7 +37,8 @@ __all__ = ["APPROXIMATIONS", "METHODS", "Approximation", "approximate", "khat_ve
 
 METHODS = ("nuts", "laplace", "pathfinder", "advi")
 APPROXIMATIONS = METHODS[1:]
-KHAT_OK = 0.7  # Pareto k-hat threshold (Vehtari et al. 2024)
+KHAT_GOOD = 0.5  # below: the approximation is close (Yao et al. 2018)
+KHAT_OK = 0.7  # at or above: unreliable (Vehtari et al. 2024)
 KHAT_DRAWS = 1000  # draws from q used for the k-hat
 
 
@@ -55,10 +58,16 @@ def khat_verdict(method: str, khat: float) -> str:
             f"{method} approximation: the Pareto k-hat could not be computed, so its accuracy "
             "is unknown; confirm with method='nuts'."
         )
+    if khat < KHAT_GOOD:
+        return (
+            f"{method} approximation: Pareto k-hat {khat:.2f} < {KHAT_GOOD} (importance ratios "
+            "p/q): close enough for means and intervals; run method='nuts' for final results."
+        )
     if khat < KHAT_OK:
         return (
-            f"{method} approximation: Pareto k-hat {khat:.2f} < {KHAT_OK} (importance ratios "
-            "p/q): close enough for means and intervals; run method='nuts' for final results."
+            f"{method} approximation only roughly right: Pareto k-hat {khat:.2f} (importance "
+            f"ratios p/q; {KHAT_GOOD}-{KHAT_OK}): population effects are usable, but group-level "
+            "sds and interval widths can be off by 10% or more; confirm with method='nuts'."
         )
     return (
         f"{method} approximation NOT reliable: Pareto k-hat {khat:.2f} >= {KHAT_OK} (importance "

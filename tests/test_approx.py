@@ -32,7 +32,7 @@ def test_lazy_names_are_the_public_surface():
     for name in fh.__all__:
         assert getattr(fh, name) is not None
     assert callable(fh.fit) and callable(fh.model) and fh.datasets.load
-    import formulahier.fit  # the submodule import must not rebind fh.fit
+    import formulahier.fit  # noqa: F401  (the submodule import must not rebind fh.fit)
 
     assert callable(fh.fit) and fh.fit.__name__ == "fit"
     with pytest.raises(AttributeError):
