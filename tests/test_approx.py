@@ -118,3 +118,11 @@ def test_laplace_fit_reads_like_a_fit(laplace_fit, sleepstudy):
     ranef = fit.ranef()["Subject"]
     assert ranef.shape[0] == 18 and np.isfinite(ranef.to_numpy()).all()
     assert np.isfinite(fit.settings["khat"])
+
+
+def test_laplace_fit_saves_and_loads(laplace_fit, tmp_path):
+    path = tmp_path / "laplace.nc"
+    laplace_fit.save(path)
+    again = fh.load(path)
+    assert again.settings["method"] == "laplace"
+    assert "method laplace (approximate)" in str(again)
