@@ -314,7 +314,7 @@ class Model:
             key = auto_sampler(self.collapsed, self.nobs, n_effects)
         pass_on = check.sampler_options(sampler_kwargs, key, "Model.fit()")
         if how != "nuts":
-            return self._approximate(how, draws, chains, seed, progressbar)
+            return self._approximate(how, draws, tune, chains, seed, progressbar)
         if key == "pymc":
             pass_on.setdefault("cores", min(chains, os.cpu_count() or 1))
         # 0.9 instead of PyMC's 0.8: removes most divergences at ~10-30% more gradient
@@ -362,7 +362,7 @@ class Model:
             idata["observed_data"] = observed_data(self.bambi)
         return posterior
 
-    def _approximate(self, how: str, draws: int, chains: int, seed, progressbar: bool) -> Fit:
+    def _approximate(self, how: str, draws: int, tune: int, chains: int, seed, progressbar) -> Fit:
         """A :class:`Fit` from an approximate posterior (:mod:`.approx`)."""
         import xarray as xr
 
@@ -377,7 +377,8 @@ class Model:
         posterior = self._finish_posterior(bambi_posterior(self.bambi, posterior), idata, seed)
         idata["posterior"] = posterior
         seconds = time.perf_counter() - start
-        settings = {"sampler": "auto", "draws": draws, "tune": 0, "chains": chains, "seed": seed}
+        # tune is unused here but kept, so that update(method="nuts") warms up as asked
+        settings = {"sampler": "auto", "draws": draws, "tune": tune, "chains": chains, "seed": seed}
         settings.update(method=how, khat=result.khat, verdict=khat_verdict(how, result.khat))
         settings["construction"] = "collapsed" if self.collapsed else "full"
         settings["sampler_kwargs"] = {"method": how}  # update() refits with the same method
