@@ -115,7 +115,9 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="independent group effects in every bar term, as if written with ||",
     )
-    fit.add_argument("--sampler", default="pymc", help="pymc (default), nutpie, numpyro, blackjax")
+    fit.add_argument(
+        "--sampler", default="auto", help="auto (default), pymc, nutpie, numpyro, blackjax"
+    )
     fit.add_argument(
         "--target-accept", type=float, default=None, help="NUTS target acceptance (e.g. 0.95)"
     )

@@ -12,11 +12,13 @@ import pandas as pd
 
 from . import construct, results
 from . import validate as check
-from .backend import BlockInfo, add_exact_effects, observed_data
+from .approx import METHODS, approximate, khat_verdict
+from .backend import BlockInfo, add_exact_effects, bambi_posterior, observed_data
 from .comparison import compare
 from .errors import (
     FitFileError,
     MemoryLimitError,
+    OptionError,
     SamplerError,
 )
 from .fit_tools import FitTools
@@ -35,12 +37,38 @@ if TYPE_CHECKING:
 __all__ = ["Fit", "Model", "compare", "fit", "get_prior", "load", "model"]
 
 SAMPLERS: dict[str, tuple[str, ...]] = {
+    "auto": (),
     "pymc": (),
     "nutpie": ("nutpie",),
     "numpyro": ("numpyro", "jax"),
     "blackjax": ("blackjax", "jax"),
 }
 _EXTRA = {"nutpie": "nutpie", "numpyro": "jax", "blackjax": "jax"}
+
+
+def check_method(method: str) -> str:
+    """Validate ``method``: ``"nuts"`` (MCMC) or one of the approximations of :mod:`.approx`."""
+    key = method.lower() if isinstance(method, str) else method
+    if key not in METHODS:
+        hint = check.did_you_mean(key, METHODS) if isinstance(key, str) else ""
+        raise SamplerError(f"Unknown method {method!r}{hint}; `method` is one of {list(METHODS)}.")
+    return key
+
+
+def auto_sampler(collapsed: bool, nobs: int, n_effects: int) -> str:
+    """The NUTS implementation ``sampler="auto"`` picks (rule measured in docs/performance.md).
+
+    nutpie's NUTS loop is 2-3x faster than PyMC's, but it compiles the model with numba in every
+    new process (10-40 s even with a warm cache), which PyMC's sampler does not pay. So nutpie
+    is chosen only where one gradient is costly: a model that is not collapsed, with at least
+    ``AUTO_NUTPIE_CELLS`` rows x group-level columns; PyMC's sampler otherwise.
+    """
+    if importlib.util.find_spec("nutpie") is None or collapsed:
+        return "pymc"
+    return "nutpie" if nobs * max(n_effects, 1) >= AUTO_NUTPIE_CELLS else "pymc"
+
+
+AUTO_NUTPIE_CELLS = 200_000
 
 
 def check_sampler(sampler: str) -> str:
@@ -189,7 +217,8 @@ class Model:
     def fit(
         self,
         *,
-        sampler: str = "pymc",
+        sampler: str = "auto",
+        method: str = "nuts",
         draws: int = 1000,
         tune: int = 1000,
         chains: int = 4,
@@ -197,14 +226,18 @@ class Model:
         progressbar: bool = True,
         **sampler_kwargs: Any,
     ) -> Fit:
-        """Sample the posterior and return a :class:`Fit`.
+        """Sample the posterior (or approximate it) and return a :class:`Fit`.
 
         Parameters
         ----------
-        sampler : {"pymc", "nutpie", "numpyro", "blackjax"}
-            NUTS implementation (through Bambi).
+        sampler : {"auto", "pymc", "nutpie", "numpyro", "blackjax"}
+            NUTS implementation (through Bambi). ``"auto"`` (default): PyMC's sampler, or nutpie
+            where it is installed and one gradient is costly (:func:`auto_sampler`).
+        method : {"nuts", "laplace", "pathfinder", "advi"}
+            ``"nuts"`` (default): MCMC. The others are fast approximations (:mod:`.approx`)
+            with a Pareto k-hat check stated in the summary; ``draws x chains`` draws are kept.
         draws, tune, chains : int
-            Kept draws, warm-up draws and chains.
+            Kept draws, warm-up draws and chains (``tune`` is unused by the approximations).
         seed : int, optional
             Same seed, same draws.
         progressbar : bool
@@ -214,10 +247,21 @@ class Model:
             0.95 if divergences remain; ``cores=...``).
 
         """
+        how = check_method(method)
         key = check_sampler(sampler)
         check.sampling(draws, tune, chains, seed)
         check.progressbar(progressbar)
+        if how != "nuts" and sampler_kwargs:
+            raise OptionError(
+                f"method={how!r} takes no sampler options; got {sorted(sampler_kwargs)}. "
+                "They belong to method='nuts'."
+            )
+        if key == "auto":
+            n_effects = sum(info.size for info in self.blocks)
+            key = auto_sampler(self.collapsed, self.nobs, n_effects)
         pass_on = check.sampler_options(sampler_kwargs, key, "Model.fit()")
+        if how != "nuts":
+            return self._approximate(how, draws, tune, chains, seed, progressbar)
         if key == "pymc":
             pass_on.setdefault("cores", min(chains, os.cpu_count() or 1))
         # 0.9 instead of PyMC's 0.8: removes most divergences at ~10-30% more gradient
@@ -242,15 +286,11 @@ class Model:
                 )
         except MemoryError:
             raise MemoryLimitError(self._draws_memory_advice(draws, chains)) from None
-        drop = [b.corr + "_chol" for b in self.blocks if b.corr]
-        posterior = idata["posterior"].to_dataset()
-        posterior = posterior.drop_vars([v for v in drop if v in posterior])
-        if self.collapsed:  # the group effects, drawn exactly given each posterior draw
-            posterior = add_exact_effects(self.bambi, posterior, seed)
-            idata["observed_data"] = observed_data(self.bambi)
+        posterior = self._finish_posterior(idata["posterior"].to_dataset(), idata, seed)
         idata["posterior"] = posterior
         seconds = time.perf_counter() - start
         settings = {"sampler": key, "draws": draws, "tune": tune, "chains": chains, "seed": seed}
+        settings["method"] = "nuts"
         settings["construction"] = "collapsed" if self.collapsed else "full"
         # plain-valued sampler options (target_accept, max_treedepth, ...): kept by update()
         # and saved with the fit; "cores" depends on the machine and is not kept
@@ -259,6 +299,37 @@ class Model:
             for k, v in sampler_kwargs.items()
             if k != "cores" and isinstance(v, (bool, int, float, str))
         }
+        return Fit(self, idata, settings, seconds)
+
+    def _finish_posterior(self, posterior, idata, seed):
+        """Drop the Cholesky factors; a collapsed fit gets its group effects drawn exactly."""
+        drop = [b.corr + "_chol" for b in self.blocks if b.corr]
+        posterior = posterior.drop_vars([v for v in drop if v in posterior])
+        if self.collapsed:  # the group effects, drawn exactly given each posterior draw
+            posterior = add_exact_effects(self.bambi, posterior, seed)
+            idata["observed_data"] = observed_data(self.bambi)
+        return posterior
+
+    def _approximate(self, how: str, draws: int, tune: int, chains: int, seed, progressbar) -> Fit:
+        """A :class:`Fit` from an approximate posterior (:mod:`.approx`)."""
+        import xarray as xr
+
+        self.build()
+        start = time.perf_counter()
+        result = approximate(self.pymc_model, how, draws, chains, seed, progressbar)
+        idata = xr.DataTree()
+        if not self.collapsed:
+            idata["observed_data"] = observed_data(self.bambi)
+        posterior = result.posterior
+        posterior = posterior[[v for v in posterior.data_vars if not v.endswith("__")]]
+        posterior = self._finish_posterior(bambi_posterior(self.bambi, posterior), idata, seed)
+        idata["posterior"] = posterior
+        seconds = time.perf_counter() - start
+        # tune is unused here but kept, so that update(method="nuts") warms up as asked
+        settings = {"sampler": "auto", "draws": draws, "tune": tune, "chains": chains, "seed": seed}
+        settings.update(method=how, khat=result.khat, verdict=khat_verdict(how, result.khat))
+        settings["construction"] = "collapsed" if self.collapsed else "full"
+        settings["sampler_kwargs"] = {"method": how}  # update() refits with the same method
         return Fit(self, idata, settings, seconds)
 
     def _draws_memory_advice(self, draws: int, chains: int) -> str:
@@ -393,7 +464,9 @@ _SAMPLING_HINT = "it is a sampling option: pass it to .fit() (or use fh.fit())."
 
 def _check_model_options(options: Mapping[str, Any], where: str) -> None:
     allowed = MODEL_OPTIONS
-    sampling = ("sampler", "draws", "tune", "chains", "seed", "progressbar", "target_accept")
+    sampling = (
+        "sampler", "method", "draws", "tune", "chains", "seed", "progressbar", "target_accept"
+    )
     check.check_keywords(options, allowed, where, dict.fromkeys(sampling, _SAMPLING_HINT))
 
 
@@ -432,7 +505,8 @@ def fit(
     noncentered: bool | str | Mapping[str, bool | str] = "auto",
     lkj_eta: float = 2.0,
     collapse: bool | str = "auto",
-    sampler: str = "pymc",
+    sampler: str = "auto",
+    method: str = "nuts",
     draws: int = 1000,
     tune: int = 1000,
     chains: int = 4,
@@ -470,8 +544,15 @@ def fit(
         sampling (exact; the sampler sees only the hyperparameters) and draw them exactly
         afterwards. ``"auto"`` (default) wherever that is exact, ``False`` never, ``True``
         raises if the model does not allow it. The summary header says when it ran.
-    sampler : {"pymc", "nutpie", "numpyro", "blackjax"}
-        NUTS implementation.
+    sampler : {"auto", "pymc", "nutpie", "numpyro", "blackjax"}
+        NUTS implementation. ``"auto"`` (default): PyMC's sampler, or nutpie where it is
+        installed and one gradient is costly (rule and measurements in docs/performance.md).
+        The summary header names the one that ran.
+    method : {"nuts", "laplace", "pathfinder", "advi"}
+        ``"nuts"`` (default): MCMC. ``"laplace"`` / ``"pathfinder"`` (pymc-extras) and
+        ``"advi"`` (PyMC) are fast approximations: same :class:`Fit` and summary, whose header
+        names the method and whose diagnostics give the Pareto k-hat of the importance ratios
+        and say plainly when not to trust it (docs/performance.md).
     draws, tune, chains : int
         Draws kept per chain, warm-up draws per chain, number of chains.
     seed : int, optional
@@ -495,10 +576,11 @@ def fit(
 
     """
     # every sampling option checked before the model is built
+    check_method(method)
     key = check_sampler(sampler)
     check.sampling(draws, tune, chains, seed)
     check.progressbar(progressbar)
-    check.sampler_options(sampler_kwargs, key, "fh.fit()")
+    check.sampler_options(sampler_kwargs, "pymc" if key == "auto" else key, "fh.fit()")
     built = Model(
         formula,
         data,
@@ -512,6 +594,7 @@ def fit(
     )
     return built.fit(
         sampler=sampler,
+        method=method,
         draws=draws,
         tune=tune,
         chains=chains,

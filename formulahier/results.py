@@ -271,6 +271,9 @@ class Summary:
         family = _table(view.family_draws(), ci_prob)
         header = {**header, "links": brms_links(view.bmb_model)}  # brms's Links: line
         summary = cls(header, population, group, family, ci_prob)
+        if header["settings"].get("method", "nuts") != "nuts":  # MCMC diagnostics do not apply
+            summary.diagnostics = [header["settings"]["verdict"]]
+            return summary
         summary.diagnostics = _diagnose(
             summary,
             view.idata,
@@ -299,7 +302,10 @@ class Summary:
             *(f"         {text}" for text in h.get("dpars", [])),
             f"   Data: {data}",
             f"  Draws: {s['chains']} chains x {s['draws']} draws (warm-up {s['tune']}); "
-            f"sampler {s['sampler']}, {h['seconds']:.1f} s",
+            f"sampler {s['sampler']}, {h['seconds']:.1f} s"
+            if s.get("method", "nuts") == "nuts"
+            else f"  Draws: {s['chains'] * s['draws']} independent draws; method {s['method']} "
+            f"(approximate), {h['seconds']:.1f} s",
             *(
                 ["  Group: effects integrated out while sampling, drawn exactly afterwards "
                  "(collapsed gaussian)"]

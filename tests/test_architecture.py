@@ -18,7 +18,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "formulahier"
 #: Bottom to top. A name covers the module and, for a subpackage, every module inside it.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     # what everything may use: the error classes, the version, the frozen spec, validators
-    ("foundation", ("errors", "about", "spec", "validate", "progress")),
+    ("foundation", ("errors", "about", "spec", "validate", "progress", "blas")),
     # formula text -> ModelSpec; the safe grammar of formulas read from files
     ("formula", ("formula", "safety")),
     # pieces the backend is built from: group codes and columns, the collapsed algebra,
@@ -28,8 +28,9 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("backend", ("backend",)),
     # families (ask the seam which families Bambi has), checks of the data against the spec
     ("families and checks", ("families", "checks", "data")),
-    # arguments -> complete spec -> backend, one stage after another; prior tables
-    ("construction", ("construct", "prior_check")),
+    # arguments -> complete spec -> backend, one stage after another; prior tables; the
+    # approximate methods (laplace, pathfinder, advi) that Model.fit calls instead of NUTS
+    ("construction", ("construct", "prior_check", "approx")),
     # what Fit delegates to: they take a fit-like object and never import fit.py
     (
         "after the fit",

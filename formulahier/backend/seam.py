@@ -58,6 +58,7 @@ __all__ = [
     "PyMCBackend",
     "aliased_name",
     "bambi_family_names",
+    "bambi_posterior",
     "default_group_sd",
     "family_log_likelihood",
     "family_posterior_predictive",
@@ -384,3 +385,17 @@ def family_posterior_predictive(bmb_model, posterior, rng, frame: pd.DataFrame):
     )
 
 
+
+
+def bambi_posterior(bmb_model, posterior):
+    """Draws of the built PyMC model as Bambi's ``fit`` returns them.
+
+    The intercept uncentered, offsets dropped, Bambi's dim order: what an approximation's
+    draws need to read like a sampled fit's.
+    """
+    import xarray as xr
+
+    idata = xr.DataTree()
+    idata["posterior"] = posterior
+    idata = bmb_model.backend._clean_results(idata, True, False)  # omit offsets, no mu
+    return idata["posterior"].to_dataset()
