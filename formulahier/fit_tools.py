@@ -18,7 +18,7 @@ from . import io as _io
 from . import plots as _plots
 from . import predict as _predict
 from . import teaching_plots as _teach
-from .errors import DataError, FormulaError, FormulahierError, OptionError
+from .errors import DataError, FormulaError, OptionError
 from .formula.scan import split_additive
 
 __all__ = ["FitTools", "update_formula"]
@@ -202,7 +202,9 @@ class FitTools:
     def _factor(self, factor: str | None) -> str:
         blocks = self.fh_model.blocks
         if not blocks:
-            raise FormulahierError("The model has no group-level effects.")
+            raise FormulaError(
+                "The model has no group-level effects; add a term such as (1 | group)."
+            )
         factor = factor or blocks[0].block.factor
         if factor not in {b.block.factor for b in blocks}:
             raise DataError(
@@ -340,24 +342,17 @@ class FitTools:
 
         Read it back with :func:`formulahier.load`.
         """
-        if getattr(self.spec, "dpars", ()):
-            raise FormulahierError(
-                "Saving models with formulas for auxiliary parameters (fh.bf) is not supported "
-                "yet; save fit.idata with fit.idata.to_netcdf(...) instead."
-            )
-        import formulae as fm
-
         spec = self.spec
-        used = set(fm.model_description(spec.bambi_formula).var_names)
         return _io.write_fit(
             path,
-            required=used,
+            required=set(spec.variables()),
             formula=self.spec.formula,
             options=self.fh_model.options,
             data=self.fh_model.data,
             idata=self.idata,
             settings=self.settings,
             seconds=self.seconds,
+            dpars=spec.dpars,
         )
 
     def update(self, formula: str | None = None, data=None, **options):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .errors import DataError, FormulahierError
+from .errors import DataError, FormulaError
 
 __all__ = ["plot_forest", "plot_ppc", "plot_shrinkage", "plot_trace", "raw_group_estimates"]
 
@@ -68,7 +68,7 @@ def plot_ppc(idata, num_samples: int = 50, **kwargs):
     from matplotlib.lines import Line2D
 
     if "posterior_predictive" not in idata.children:
-        raise FormulahierError("No posterior predictive draws: call fit.posterior_predictive().")
+        raise DataError("No posterior predictive draws: call fit.posterior_predictive().")
     visuals = dict(kwargs.pop("visuals", None) or {})
     predictive = {"color": "C0", "alpha": 0.3, "width": 0.8}
     observed = {"color": "black", "width": 2.0}
@@ -107,7 +107,9 @@ def plot_forest(tables: dict[str, pd.DataFrame], factor: str | None = None, effe
     import matplotlib.pyplot as plt
 
     if not tables:
-        raise FormulahierError("The model has no group-level effects to plot.")
+        raise FormulaError(
+            "The model has no group-level effects to plot; add a term such as (1 | group)."
+        )
     factor = factor or next(iter(tables))
     if factor not in tables:
         raise DataError(f"No grouping factor '{factor}'; the model has {list(tables)}.")
@@ -147,7 +149,7 @@ def raw_group_estimates(fh_model, factor: str, effects: list[str]) -> pd.DataFra
     data = fh_model.data
     response = fh_model.spec.response
     if response not in data.columns:
-        raise FormulahierError(
+        raise FormulaError(
             f"Raw per-group estimates need the response as a column; '{response}' is an expression."
         )
     rows = {}
@@ -159,7 +161,7 @@ def raw_group_estimates(fh_model, factor: str, effects: list[str]) -> pd.DataFra
             elif effect in sub.columns and pd.api.types.is_numeric_dtype(sub[effect]):
                 cols.append(sub[effect].to_numpy(dtype=float))
             else:
-                raise FormulahierError(
+                raise DataError(
                     f"Raw estimates are available for the intercept and numeric slopes, not "
                     f"'{effect}'."
                 )
