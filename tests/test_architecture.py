@@ -36,6 +36,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
         (
             "predict",
             "results",
+            "table_format",
             "brms_names",
             "plots",
             "io",
