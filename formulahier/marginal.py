@@ -14,10 +14,21 @@ This module does not import :mod:`formulahier.fit`.
 from __future__ import annotations
 
 import warnings
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from .errors import DataError, OptionError
+
+if TYPE_CHECKING:
+    from .fit_base import FitBase
+
+#: A predictor and its values: ``"Days"`` or ``{"Days": [0, 5]}``.
+Contrast = str | dict[str, Any]
+#: The grid: ``"Days"``, ``["Days", "f"]``, ``{"Days": [0, 9]}`` or ``None``.
+Conditional = str | list[str] | dict[str, Any] | None
+#: Average over the grid by these predictors (``True``: over all of it).
+AverageBy = str | list[str] | bool | None
 
 __all__ = ["comparisons", "predictions", "slopes"]
 
@@ -76,10 +87,10 @@ def _average(conditional, average_by):
 
 
 def comparisons(
-    fitted,
-    contrast,
-    conditional=None,
-    average_by=None,
+    fitted: FitBase,
+    contrast: Contrast,
+    conditional: Conditional = None,
+    average_by: AverageBy = None,
     comparison: str = "diff",
     ci_prob: float = 0.95,
 ) -> pd.DataFrame:
@@ -123,7 +134,12 @@ def comparisons(
 
 
 def slopes(
-    fitted, wrt, conditional=None, average_by=None, slope: str = "dydx", ci_prob: float = 0.95
+    fitted: FitBase,
+    wrt: Contrast,
+    conditional: Conditional = None,
+    average_by: AverageBy = None,
+    slope: str = "dydx",
+    ci_prob: float = 0.95,
 ) -> pd.DataFrame:
     """Population-level slopes of the expected response (marginaleffects ``slopes``).
 
@@ -146,7 +162,12 @@ def slopes(
     )
 
 
-def predictions(fitted, conditional=None, average_by=None, ci_prob: float = 0.95):
+def predictions(
+    fitted: FitBase,
+    conditional: Conditional = None,
+    average_by: AverageBy = None,
+    ci_prob: float = 0.95,
+) -> pd.DataFrame:
     """Population-level expected response on a grid (marginaleffects ``predictions``).
 
     ``conditional``: ``"Days"``, ``["Days", "f"]`` or ``{"Days": [0, 9]}``; without it, one

@@ -43,6 +43,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "comparison",
             "effects",
             "verbs",
+            "fit_base",
             "fit_verbs",
             "fit_tools",
             "teaching_plots",
