@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 Contrast = str | dict[str, Any]
 #: The grid: ``"Days"``, ``["Days", "f"]``, ``{"Days": [0, 9]}`` or ``None``.
 Conditional = str | list[str] | dict[str, Any] | None
-#: Average over the grid by these predictors (``True``: over all of it).
+#: Average by these columns; ``False``: one row per data row; ``None``: the default.
 AverageBy = str | list[str] | bool | None
 
 __all__ = ["comparisons", "predictions", "slopes"]
@@ -66,6 +66,27 @@ def _names(spec) -> list[str]:
     if isinstance(spec, str):
         return [spec]
     return list(spec)
+
+
+def _interpret(
+    what: str,
+    fitted: FitBase,
+    ci_prob: float,
+    conditional: Conditional,
+    average_by: AverageBy,
+    focus: Contrast | None = None,
+    **kwargs: Any,
+) -> pd.DataFrame:
+    """``bambi.interpret.<what>`` on the fit, after checking the predictors it names.
+
+    ``focus``: the contrast or slope predictor, a name or a dict keyed by names.
+    """
+    import bambi as bmb
+
+    ci_prob = _check(fitted, _names(focus) + _names(conditional), what, ci_prob)
+    average = _average(conditional, average_by)
+    function = getattr(bmb.interpret, what)
+    return _call(function, fitted, ci_prob, conditional=conditional, average_by=average, **kwargs)
 
 
 def _call(function, fitted, ci_prob: float, **kwargs) -> pd.DataFrame:
@@ -118,19 +139,10 @@ def comparisons(
         Bambi's summary: ``term, estimate_type, value, estimate, lower_..%, upper_..%``.
 
     """
-    import bambi as bmb
-
-    names = _names(contrast if not isinstance(contrast, dict) else list(contrast))
-    ci_prob = _check(fitted, names + _names(conditional), "comparisons", ci_prob)
-    return _call(
-        bmb.interpret.comparisons,
-        fitted,
-        ci_prob,
-        contrast=contrast,
-        conditional=conditional,
-        average_by=_average(conditional, average_by),
-        comparison=comparison,
-    )
+    return _interpret(
+        "comparisons", fitted, ci_prob, conditional, average_by, contrast,
+        contrast=contrast, comparison=comparison,
+    )  # fmt: skip
 
 
 def slopes(
@@ -147,18 +159,8 @@ def slopes(
     value); ``slope`` is ``"dydx"``, ``"eyex"``, ``"eydx"`` or ``"dyex"``. Other arguments as
     for :func:`comparisons`.
     """
-    import bambi as bmb
-
-    names = _names(wrt if not isinstance(wrt, dict) else list(wrt))
-    ci_prob = _check(fitted, names + _names(conditional), "slopes", ci_prob)
-    return _call(
-        bmb.interpret.slopes,
-        fitted,
-        ci_prob,
-        wrt=wrt,
-        conditional=conditional,
-        average_by=_average(conditional, average_by),
-        slope=slope,
+    return _interpret(
+        "slopes", fitted, ci_prob, conditional, average_by, wrt, wrt=wrt, slope=slope
     )
 
 
@@ -173,14 +175,4 @@ def predictions(
     ``conditional``: ``"Days"``, ``["Days", "f"]`` or ``{"Days": [0, 9]}``; without it, one
     row averaged over the data. Other arguments as for :func:`comparisons`.
     """
-    import bambi as bmb
-
-    names = _names(conditional if not isinstance(conditional, dict) else list(conditional))
-    ci_prob = _check(fitted, names, "predictions", ci_prob)
-    return _call(
-        bmb.interpret.predictions,
-        fitted,
-        ci_prob,
-        conditional=conditional,
-        average_by=_average(conditional, average_by),
-    )
+    return _interpret("predictions", fitted, ci_prob, conditional, average_by)
