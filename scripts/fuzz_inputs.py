@@ -37,7 +37,7 @@ GB = 1024**3
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the cases; print the counts; 1 if a foreign or bare error, silent acceptance or mutation."""
+    """Run the cases; print the counts; 1 on a foreign or bare error, silence or mutation."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", type=int, default=10_000)
     parser.add_argument("--seed", type=int, default=0)
