@@ -8,7 +8,6 @@ where it makes sense, ``r_hat``, ``ess_bulk`` and ``ess_tail``.
 from __future__ import annotations
 
 import html
-import math
 from dataclasses import dataclass, field
 
 import arviz_stats as azs
@@ -17,6 +16,8 @@ import pandas as pd
 import xarray as xr
 
 from .backend import aliased_name, population_names
+from .brms_names import brms_links
+from .table_format import format_table, shown_table
 
 __all__ = ["PosteriorView", "Summary"]
 
@@ -239,15 +240,6 @@ class PosteriorView:
 
 
 # ---- the printed summary ---------------------------------------------------------------
-_PRINT_COLUMNS = {
-    "estimate": "Estimate",
-    "std_error": "Est.Error",
-    "lower": "l-{p}% CI",
-    "upper": "u-{p}% CI",
-    "r_hat": "Rhat",
-    "ess_bulk": "Bulk_ESS",
-    "ess_tail": "Tail_ESS",
-}
 
 
 @dataclass
@@ -268,7 +260,11 @@ class Summary:
         population = _table(view.population_draws(), ci_prob)
         group = {f: view.group_table(f, ci_prob) for f in view.factors()}
         family = _table(view.family_draws(), ci_prob)
+        header = {**header, "links": brms_links(view.bmb_model)}  # brms's Links: line
         summary = cls(header, population, group, family, ci_prob)
+        if header["settings"].get("method", "nuts") != "nuts":  # MCMC diagnostics do not apply
+            summary.diagnostics = [header["settings"]["verdict"]]
+            return summary
         summary.diagnostics = _diagnose(
             summary,
             view.idata,
@@ -287,15 +283,20 @@ class Summary:
     def _head_lines(self) -> list[str]:
         h = self.header
         s = h["settings"]
-        links = ", ".join(f"{k} = {v}" for k, v in h["link"].items())
+        links = h.get("links") or "; ".join(f"{k} = {v}" for k, v in h["link"].items())
+        name, n = h.get("data_name"), h["nobs"]
+        data = f"{name} (Number of observations: {n})" if name else f"{n} observations"
         return [
             f" Family: {h['family']}",
             f"  Links: {links}",
             f"Formula: {h['formula']}",
             *(f"         {text}" for text in h.get("dpars", [])),
-            f"   Data: {h['nobs']} observations",
+            f"   Data: {data}",
             f"  Draws: {s['chains']} chains x {s['draws']} draws (warm-up {s['tune']}); "
-            f"sampler {s['sampler']}, {h['seconds']:.1f} s",
+            f"sampler {s['sampler']}, {h['seconds']:.1f} s"
+            if s.get("method", "nuts") == "nuts"
+            else f"  Draws: {s['chains'] * s['draws']} independent draws; method {s['method']} "
+            f"(approximate), {h['seconds']:.1f} s",
             *(
                 ["  Group: effects integrated out while sampling, drawn exactly afterwards "
                  "(collapsed gaussian)"]
@@ -310,58 +311,28 @@ class Summary:
             lines += ["", "Group-level effects:"]
             for factor, table in self.group.items():
                 lines.append(f"~{factor} (Number of levels: {self.header['levels'][factor]})")
-                lines.append(_format(table, self.ci_prob))
+                lines.append(format_table(table, self.ci_prob))
                 lines.append("")
         else:
             lines.append("")
-        lines += ["Population-level effects:", _format(self.population, self.ci_prob), ""]
+        lines += ["Population-level effects:", format_table(self.population, self.ci_prob), ""]
         if len(self.family):
-            lines += ["Family specific parameters:", _format(self.family, self.ci_prob), ""]
+            lines += ["Family specific parameters:", format_table(self.family, self.ci_prob), ""]
         lines += ["Diagnostics:"] + [f"  {d}" for d in self.diagnostics]
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
         parts = ["<pre>" + html.escape("\n".join(self._head_lines())) + "</pre>"]
+        levels = self.header.get("levels", {})
         for title, table in self.tables().items():
             if len(table):
+                if title[1:] in levels and title.startswith("~"):
+                    title = f"{title} (Number of levels: {levels[title[1:]]})"
                 parts.append(f"<h4>{html.escape(title)}</h4>")
-                parts.append(_rename(table, self.ci_prob).to_html(float_format=_float_fmt(table)))
+                parts.append(shown_table(table, self.ci_prob).to_html())
         items = "".join(f"<li>{html.escape(d)}</li>" for d in self.diagnostics)
         parts.append(f"<h4>Diagnostics</h4><ul>{items}</ul>")
         return "\n".join(parts)
-
-
-def _rename(table: pd.DataFrame, ci_prob: float) -> pd.DataFrame:
-    p = f"{100 * ci_prob:g}"
-    return table.rename(columns={k: v.format(p=p) for k, v in _PRINT_COLUMNS.items()})
-
-
-def _decimals(table: pd.DataFrame) -> int:
-    errs = table["std_error"].abs()
-    errs = errs[errs > 0]
-    if errs.empty:
-        return 2
-    return int(min(max(1 - math.floor(math.log10(errs.min())), 2), 6))
-
-
-def _float_fmt(table: pd.DataFrame):
-    return f"{{:.{_decimals(table)}f}}".format
-
-
-def _format(table: pd.DataFrame, ci_prob: float) -> str:
-    if table.empty:
-        return "  (none)"
-    dec = _decimals(table)
-    shown = pd.DataFrame(index=table.index)
-    for col in table.columns:
-        values = table[col]
-        if col == "r_hat":
-            shown[col] = values.map(lambda v: "NA" if pd.isna(v) else f"{v:.2f}")
-        elif col.startswith("ess"):
-            shown[col] = values.map(lambda v: "NA" if pd.isna(v) else f"{int(v)}")
-        else:
-            shown[col] = values.map(lambda v, d=dec: f"{v:.{d}f}")
-    return _rename(shown, ci_prob).to_string()
 
 
 def _diagnose(summary: Summary, idata, chains: int, collapsed: bool = False) -> list[str]:

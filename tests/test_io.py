@@ -60,6 +60,25 @@ def test_round_trip_predictions_incl_new_levels(saved, sleepstudy):
     pd.testing.assert_frame_equal(back.predict(new, **kw), fit.predict(new, **kw))
 
 
+def test_bf_fit_round_trip(tmp_path, mock_sampling):
+    """A distributional model (fh.bf) saves its auxiliary formula and loads back as itself,
+    including the column only the sigma formula reads."""
+    rng = np.random.default_rng(2)
+    data = pd.DataFrame(
+        {"y": rng.normal(size=60), "x": rng.normal(size=60), "z": rng.normal(size=60)}
+    )
+    data["g"] = [f"g{k % 6}" for k in range(60)]
+    fit = fh.fit(
+        fh.bf("y ~ x + (1 | g)", sigma="~ z"), data, draws=10, chains=1, seed=3, progressbar=False
+    )
+    path = fit.save(tmp_path / "bf.nc")
+    back = fh.load(path)
+    assert back.spec == fit.spec
+    assert back.spec.dpars == (("sigma", "sigma ~ z"),)
+    assert "z" in back.fh_model.data.columns
+    pd.testing.assert_frame_equal(back.fixef(), fit.fixef())
+
+
 def test_file_is_data_not_pickle(saved):
     fit, path = saved
     with h5py.File(path, "r") as f:
@@ -125,13 +144,13 @@ def test_data_columns_round_trip():
             "k": pd.Categorical([2, 10, 2], categories=[2, 10], ordered=True),
         }
     )
-    back = io._dataset_to_data(io._data_to_dataset(frame))
+    back = io.dataset_to_data(io.data_to_dataset(frame))
     pd.testing.assert_frame_equal(back, frame)
 
 
 def test_unused_unstorable_columns_are_left_out():
     frame = pd.DataFrame({"y": [1.0, 2.0], "when": pd.to_datetime(["2020-01-01", "2020-01-02"])})
-    ds = io._data_to_dataset(frame, required={"y"})
-    assert list(io._dataset_to_data(ds).columns) == ["y"]
+    ds = io.data_to_dataset(frame, required={"y"})
+    assert list(io.dataset_to_data(ds).columns) == ["y"]
     with pytest.raises(fh.DataError, match="when"):
-        io._data_to_dataset(frame, required={"y", "when"})
+        io.data_to_dataset(frame, required={"y", "when"})
