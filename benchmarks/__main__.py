@@ -39,11 +39,13 @@ PLAN: list[tuple[str, str, str, str]] = [
     ("sleepstudy", "fh", "nc", "pymc"),
     ("sleepstudy", "fh", "auto", "nutpie"),
     ("sleepstudy", "pymc", "auto", "nutpie"),
+    ("sleepstudy", "fh", "full", "nutpie"),
     ("ozone_slopes", "fh", "auto", "pymc"),
     ("ozone_slopes", "pymc", "auto", "pymc"),
     ("ozone_slopes", "fh", "full", "pymc"),
     ("ozone_slopes", "fh", "nc", "pymc"),
     ("ozone_slopes", "fh", "auto", "nutpie"),
+    ("ozone_slopes", "fh", "full", "nutpie"),
     ("radon_intercepts", "fh", "auto", "pymc"),
     ("radon_intercepts", "pymc", "auto", "pymc"),
     ("radon_intercepts", "fh", "full", "pymc"),
@@ -231,6 +233,47 @@ def ratios(rows: list[dict]) -> str:
     return "\n".join(out)
 
 
+def _loop(r: dict) -> float:
+    """ESS per second of the NUTS loop alone (no build, compile or summary)."""
+    return r["ess_bulk_min"] / r["mcmc_s"]
+
+
+def collapse_ratios(rows: list[dict]) -> str:
+    """ESS/s of the default (collapsed where exact) over ``collapse=False``, same sampler and
+    seed: on the whole fit's time and on the NUTS loop alone (medians over seeds)."""
+    by = {(*_cell(r), r.get("seed", 1)): r for r in rows}
+    out = [
+        "| model | sampler | seeds | min bulk ESS auto / full | NUTS loop s auto / full "
+        "| ESS/s (total time) auto / full | ESS/s (NUTS loop) auto / full |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for case in cases():
+        for sampler in ("pymc", "nutpie"):
+            pairs = []
+            for key, a in by.items():
+                if key[:5] != (case, "fh", "auto", sampler, "warm"):
+                    continue
+                f = by.get((case, "fh", "full", sampler, "warm", key[5]))
+                if f and a["chosen"] == "collapsed":
+                    pairs.append((a, f))
+            if not pairs:
+                continue
+
+            def med(fn, pairs=pairs):
+                vals = [fn(a, f) for a, f in pairs]
+                text = f"{_median(vals):.2f}"
+                return text + (f" ({min(vals):.2f}-{max(vals):.2f})" if len(vals) > 1 else "")
+
+            out.append(
+                f"| {case} | {sampler} | {len(pairs)} "
+                f"| {med(lambda a, f: a['ess_bulk_min'] / f['ess_bulk_min'])} "
+                f"| {med(lambda a, f: a['mcmc_s'] / f['mcmc_s'])} "
+                f"| {med(lambda a, f: a['ess_per_s'] / f['ess_per_s'])} "
+                f"| {med(lambda a, f: _loop(a) / _loop(f))} |"
+            )
+    return "\n".join(out)
+
+
 def latest(settings: dict) -> list[dict]:
     if not RUNS.exists():
         return []
@@ -303,7 +346,7 @@ def main(argv=None) -> None:
                         run_cell(cell, args, Path(tmp), "cold", seed)
                 run_cell(cell, args, CACHE, "warm", seed)
     rows = [r for r in latest(settings) if r["case"] in models and r.get("seed", 1) in seeds]
-    text = table(aggregate(rows)) + "\n\n" + ratios(rows)
+    text = table(aggregate(rows)) + "\n\n" + ratios(rows) + "\n\n" + collapse_ratios(rows)
     text += "\n\nSeconds per phase:\n\n" + phase_table(aggregate(rows))
     print(text)
     RESULTS.mkdir(exist_ok=True)

@@ -174,6 +174,8 @@ def main(argv=None) -> None:
     rhat_max = max(r for _, r in by_var.values())
     stats = idata["sample_stats"] if "sample_stats" in idata else {}
     divergences = int(stats["diverging"].values.sum()) if "diverging" in stats else -1
+    # leapfrog steps (gradient evaluations) per draw, warm-up excluded
+    steps = float(stats["n_steps"].values.mean()) if "n_steps" in stats else float("nan")
     mcmc_s = idata["posterior"].attrs.get("sampling_time")  # NUTS loop only, no compilation
     if args.method != "nuts":
         mcmc_s = sampling_s  # the whole approximation
@@ -218,6 +220,7 @@ def main(argv=None) -> None:
                 "ess_per_s": round(ess_min / total_s, 2),
                 "rhat_max": round(rhat_max, 4),
                 "divergences": divergences,
+                "steps_per_draw": round(steps, 2),
                 "peak_mb": round(peak_mb, 1),
                 "end_mb": round(end_mb, 1),
                 "ess_by_var": {k: round(e) for k, (e, _) in by_var.items()},

@@ -231,7 +231,11 @@ class FitVerbs(FitBase):
             import pymc as pm
             import xarray as xr
 
-            model = self.fh_model.pymc_model
+            bambi = self.fh_model.bambi
+            if not bambi.built or bambi.fh_built_collapsed:
+                # the full model: a collapsed graph's free variables are not the priors'
+                bambi.build(collapsed=False)
+            model = bambi.backend.model
             names = [v for v in self._view.posterior.data_vars if v in self._population_vars()]
             with model, warnings.catch_warnings():  # population effects only: no draws x rows
                 # the Potential is the collapsed likelihood: leaving it out is what a prior

@@ -233,7 +233,9 @@ def test_each_class_reaches_its_pymc_variable(ozone):
         fh.prior("lkj(4)", "cor", group="station"),
         fh.prior("student_t(3, 0, 1)", "sigma"),
     ]
-    pmm = fh.model(OZONE, ozone, priors=priors).pymc_model
+    # the full construction: the collapsed one (the default) integrates the population effects
+    # out and keeps these priors in its likelihood and Potentials (tests/test_collapsed.py)
+    pmm = fh.model(OZONE, ozone, priors=priors, collapse=False).pymc_model
     op, (mu, sigma) = op_args(pmm, "Intercept")
     assert op.startswith("normal") and (mu, sigma) == (3, 1)
     op, (mu, sigma) = op_args(pmm, "TEMP")
@@ -430,7 +432,8 @@ def test_independent_blocks_and_categorical_terms(data):
         fh.prior("normal(0, 0.3)", "b", coef="f"),
         fh.prior("gamma(2, 4)", "sd", group="g", coef="x"),
     ]
-    pmm = fh.model("y ~ x + f + (x || g)", frame, priors=priors).pymc_model
+    # the full construction (the collapsed default integrates the population effects out)
+    pmm = fh.model("y ~ x + f + (x || g)", frame, priors=priors, collapse=False).pymc_model
     op, (mu, sigma) = op_args(pmm, "f")
     assert op.startswith("normal") and sigma == pytest.approx(0.3)
     assert pmm["f"].eval().shape == (2,)  # one prior serves both columns of f

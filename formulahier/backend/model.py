@@ -19,11 +19,18 @@ import numpy as np
 import pandas as pd
 from bambi import Prior
 
-from ..collapsed import sufficient_stats
+from ..collapsed import integrated_cost, sufficient_stats, whitening
 from ..errors import FormulaError, PriorError
 from ..groups import BlockData, Column, GroupTerm, block_data
 from ..spec import ModelSpec
-from .seam import PyMCBackend, default_group_sd, has_response_dim, population_design
+from .seam import (
+    PyMCBackend,
+    default_group_sd,
+    has_response_dim,
+    population_design,
+    population_priors,
+    sd_prior_dist,
+)
 
 __all__ = ["BlockInfo", "HierModel", "corr_name", "plan_blocks", "split_group_priors"]
 
@@ -193,7 +200,16 @@ def _collapse_reason(bmb_model, spec: ModelSpec) -> str:
     if spec.dpars or set(bmb_model.conditional_parameters) != {parent}:
         return "a distributional (bf()) sub-model varies the residual sd"
     if len(spec.factors) > 1:
-        return f"the group effects vary over several factors ({', '.join(spec.factors)})"
+        factors = ", ".join(spec.factors)
+        nested = any(
+            ":" in f and f.rsplit(":", 1)[0] in spec.factors for f in spec.factors
+        )  # (1 | a/b) gives a and a:b
+        if nested:
+            return (
+                f"the group effects vary over nested factors ({factors}); integrating them out "
+                "needs a second level of elimination, which is not built (docs/performance.md)"
+            )
+        return f"the group effects vary over several factors ({factors})"
     if comp.offset_terms or comp.hsgp_terms:
         return "the formula has offset() or hsgp() terms"
     if "sigma" not in bmb_model.marginal_parameters:
@@ -205,8 +221,18 @@ def _collapse_reason(bmb_model, spec: ModelSpec) -> str:
     return ""
 
 
+# integrate the population effects out too while that adds at most this many cells
+# (levels x q x (p + 1)^2) of algebra per gradient; else they are sampled
+_MAX_INTEGRATED_CELLS = 4_000_000
+
+
 class _CollapsedPlan:
-    """What the collapsed likelihood needs: cross-products and the population coefficients."""
+    """What the collapsed likelihood needs and how the sampler sees it.
+
+    ``stats`` (centered as Bambi samples) and ``stats_raw`` (as Bambi stores the posterior):
+    the cross-products; ``scale``: the response's sd (where the whitened Cholesky factor
+    starts); :meth:`layout`: what is integrated out and in which basis.
+    """
 
     def __init__(self, bmb_model):
         design = population_design(bmb_model)
@@ -224,3 +250,25 @@ class _CollapsedPlan:
         if design.xbar is not None:
             T[0, 1:] = -design.xbar
         self.stats = self.stats_raw.transformed(T)
+        self.scale = float(np.std(y)) or 1.0
+        self.blocks = blocks
+
+    def layout(self, bmb_model) -> tuple[tuple | None, list[np.ndarray | None]]:
+        """How the sampler sees the model, from the priors as set now: ``(population, bases)``.
+
+        ``population``: the population terms and their normal priors when they are integrated
+        out (else None: sampled). ``bases``: per block, the whitening ``R`` of a correlated
+        block whose sd priors allow it (else None: sds and LKJ as in the full construction).
+        """
+        population = population_priors(bmb_model)
+        if population is not None and integrated_cost(self.stats) > _MAX_INTEGRATED_CELLS:
+            population = None
+        ZtZ, start, bases = self.stats.ZtZ.sum(axis=0), 0, []
+        for info in self.blocks:
+            cols = slice(start, start + info.size)
+            start += info.size
+            eligible = info.corr is not None and all(
+                sd_prior_dist(term) is not None for term in info.terms.values()
+            )
+            bases.append(whitening(ZtZ[cols, cols], self.stats.n) if eligible else None)
+        return population, bases

@@ -40,14 +40,22 @@ from bambi.backend.model_components import (
     DistributionalComponent,
     ResponseComponent,
 )
-from bambi.backend.terms import GroupSpecificTerm
+from bambi.backend.terms import CommonTerm, GroupSpecificTerm
+from bambi.backend.utils import get_distribution
 from bambi.families.multivariate import MultivariateFamily
 from bambi.families.univariate import Categorical
 from bambi.priors import Prior
 from bambi.utils import get_aliased_name
 
-from ..collapsed import marginal_loglik
+from ..collapsed import (
+    Precision,
+    block_precision,
+    integrated_loglik,
+    marginal_loglik,
+    precision_from_chol,
+)
 from ..errors import PriorError
+from .collapsed_terms import PopulationSlot, add_population, add_whitened_block
 
 if TYPE_CHECKING:  # the model module imports this one
     from .model import BlockInfo
@@ -68,6 +76,8 @@ __all__ = [
     "population_design",
     "population_linpred",
     "population_names",
+    "population_priors",
+    "sd_prior_dist",
 ]
 
 
@@ -100,6 +110,59 @@ def population_design(bmb_model) -> PopulationDesign:
     centered = intercept is not None and cols and bmb_model.center_predictors
     names = [get_aliased_name(t) for t in comp.common_terms.values()]
     return PopulationDesign(intercept, names, X, X.mean(0) if centered else None)
+
+
+def population_priors(bmb_model) -> tuple[list[PopulationSlot], np.ndarray, np.ndarray] | None:
+    """The parent's population terms (in column order) and their normal priors' means and sds.
+
+    None unless every prior is ``Normal`` with numeric arguments (what integrating the
+    population effects out needs).
+    """
+    comp = bmb_model.parameters[bmb_model.family.likelihood.parent]
+    terms = [] if comp.intercept_term is None else [comp.intercept_term]
+    terms += list(comp.common_terms.values())
+    slots, means, sds = [], [], []
+    for k, term in enumerate(terms):
+        prior = term.prior
+        if not (isinstance(prior, Prior) and prior.name == "Normal" and prior.dist is None):
+            return None
+        if set(prior.args) != {"mu", "sigma"} or any(
+            isinstance(v, Prior) for v in prior.args.values()
+        ):
+            return None
+        if k == 0 and comp.intercept_term is not None:
+            slot = PopulationSlot(get_aliased_name(term), 1, None)
+        else:
+            coords = CommonTerm(term).coords
+            width = int(np.prod(np.shape(term.data)[1:], dtype=int))
+            slot = PopulationSlot(get_aliased_name(term), width, tuple(coords) or None)
+        slots.append(slot)
+        for value, out in ((prior.args["mu"], means), (prior.args["sigma"], sds)):
+            out.append(np.broadcast_to(np.asarray(value, dtype=float).ravel(), (slot.width,)))
+    if not slots:
+        return None
+    return slots, np.concatenate(means), np.concatenate(sds)
+
+
+_POSITIVE = {"HalfNormal", "HalfStudentT", "HalfCauchy", "Exponential", "Gamma", "InverseGamma",
+             "LogNormal", "Weibull"}  # fmt: skip
+
+
+def sd_prior_dist(term):
+    """The PyMC distribution of a one-column group term's sd prior, else None.
+
+    Only priors with support (0, inf) and numeric arguments: what the whitened covariance of
+    the collapsed construction needs.
+    """
+    prior = term.prior
+    if not (isinstance(prior, Prior) and prior.name == "Normal") or term.width != 1:
+        return None
+    sd = prior.args.get("sigma")
+    if not isinstance(sd, Prior) or sd.dist is not None or sd.name not in _POSITIVE:
+        return None
+    if any(isinstance(v, Prior) for v in sd.args.values()):
+        return None
+    return get_distribution(sd.name).dist(**sd.args)
 
 
 def has_response_dim(bmb_model) -> bool:
@@ -174,7 +237,33 @@ class _Component(DistributionalComponent):
         super().__init__(component)
         self.fh_terms = [BlockTerm(info, lkj_eta[info.block.factor]) for info in blocks]
         self.fh_plan = plan
+        self.fh_layout = None
         self.marginal = None
+
+    def build(self, pymc_backend, bmb_model):
+        # what is integrated out, from the priors as they are when the model is built
+        plan = self.fh_plan
+        self.fh_layout = None if plan is None else plan.layout(bmb_model)
+        super().build(pymc_backend, bmb_model)
+
+    @property
+    def _integrated(self) -> bool:
+        return self.fh_layout is not None and self.fh_layout[0] is not None
+
+    def build_intercept(self, bmb_model):
+        if not self._integrated:  # else a Deterministic, added with the marginal likelihood
+            super().build_intercept(bmb_model)
+
+    def build_common_terms(self, pymc_backend, bmb_model):
+        if not self._integrated:
+            return super().build_common_terms(pymc_backend, bmb_model)
+        comp = self.component
+        for term in comp.common_terms.values():
+            _add_coords(pymc_backend.model, CommonTerm(term).coords)
+        if comp.common_terms and self.has_intercept and bmb_model.center_predictors:
+            # what Bambi un-centers the intercept with after sampling
+            self.design_matrix_without_intercept = population_design(bmb_model).X
+        return None
 
     def build_group_specific_terms(self, pymc_backend, bmb_model):
         super().build_group_specific_terms(pymc_backend, bmb_model)  # none in the main formula
@@ -187,13 +276,25 @@ class _Component(DistributionalComponent):
 
     def _build_collapsed(self, model):
         plan = self.fh_plan
-        chols = []
-        for term in self.fh_terms:
+        population, bases = self.fh_layout
+        parts = []
+        for term, R in zip(self.fh_terms, bases, strict=True):
+            if R is not None:  # a correlated block, sampled in its whitened basis
+                parts.append(term.whitened(model, R, plan.scale))
+                continue
             sigma, chol = term.scale(model)
-            chols.append(chol if chol is not None else pt.diag(sigma))
-        chol_S = chols[0] if len(chols) == 1 else pt.linalg.block_diag(*chols)
-        beta = pt.concatenate([pt.atleast_1d(model[name]).flatten() for name in plan.names])
-        return marginal_loglik(plan.stats, beta, chol_S, model[plan.sigma])
+            if chol is None:
+                parts.append(Precision(pt.diag(sigma**-2), 2 * pt.sum(pt.log(sigma))))
+            else:
+                parts.append(precision_from_chol(chol))
+        prec, sigma = block_precision(parts), model[plan.sigma]
+        if population is None:
+            beta = pt.concatenate([pt.atleast_1d(model[name]).flatten() for name in plan.names])
+            return marginal_loglik(plan.stats, beta, prec, sigma)
+        slots, mean, sd = population
+        integrated = integrated_loglik(plan.stats, prec, sigma, mean, sd)
+        add_population(model, slots, integrated, "population__z_offset")
+        return integrated.loglik
 
 
 class BlockTerm:
@@ -237,6 +338,17 @@ class BlockTerm:
             pm.Deterministic(info.corr, chol_corr @ chol_corr.T, dims=(dim_a, dim_b))
             chol = sigma[:, None] * chol_corr
         return sigma, chol
+
+    def whitened(self, model, R: np.ndarray, scale: float) -> Precision:
+        """The block's sds and correlation in its whitened basis (collapsed construction)."""
+        info = self.info
+        dims = (f"{info.corr}__effect", f"{info.corr}__effect_bis")
+        model.add_coords({dims[0]: info.labels, dims[1]: info.labels})
+        names = [f"{tname}_sigma" for tname in info.terms]
+        dists = [sd_prior_dist(term) for term in info.terms.values()]
+        return add_whitened_block(
+            model, info.name, names, dists, info.corr, dims, R, self.lkj_eta, scale
+        )
 
     def _sigmas(self):
         sigmas = []
