@@ -27,7 +27,7 @@ themselves. Names and dims are Bambi's: ``TEMP|station`` over ``station__factor_
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -121,7 +121,9 @@ def population_priors(bmb_model) -> tuple[list[PopulationSlot], np.ndarray, np.n
     comp = bmb_model.parameters[bmb_model.family.likelihood.parent]
     terms = [] if comp.intercept_term is None else [comp.intercept_term]
     terms += list(comp.common_terms.values())
-    slots, means, sds = [], [], []
+    slots: list[Any] = []
+    means: list[Any] = []
+    sds: list[Any] = []
     for k, term in enumerate(terms):
         prior = term.prior
         if not (isinstance(prior, Prior) and prior.name == "Normal" and prior.dist is None):
@@ -342,6 +344,7 @@ class BlockTerm:
     def whitened(self, model, R: np.ndarray, scale: float) -> Precision:
         """The block's sds and correlation in its whitened basis (collapsed construction)."""
         info = self.info
+        assert info.corr is not None  # only correlated blocks are whitened
         dims = (f"{info.corr}__effect", f"{info.corr}__effect_bis")
         model.add_coords({dims[0]: info.labels, dims[1]: info.labels})
         names = [f"{tname}_sigma" for tname in info.terms]
