@@ -23,6 +23,8 @@ from .families import FAMILIES, BrmsFormula, bf
 from .fit import Fit, Model, compare, fit, get_prior, load, model
 from .formula import build_spec, parse_formula
 from .priors import PriorSpec, prior
+from .sbc import SBCResult, sbc
+from .segments import FitCollection, fit_many
 from .spec import GroupBlock, ModelSpec
 
 try:
@@ -58,4 +60,8 @@ __all__ = [
     "prior",
     "PriorSpec",
     "get_prior",
+    "SBCResult",
+    "sbc",
+    "FitCollection",
+    "fit_many",
 ]

@@ -19,12 +19,13 @@ After sampling, the group effects are drawn from their exact conditional posteri
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
+import pytensor
 import pytensor.tensor as pt
 
-__all__ = ["Stats", "draw_effects", "marginal_loglik", "sufficient_stats"]
+__all__ = ["Stats", "draw_effects", "marginal_loglik", "response_parts", "sufficient_stats"]
 
 _CELLS_PER_CHUNK = 2_000_000  # draws x levels x q x q per chunk of exact draws
 
@@ -40,6 +41,14 @@ class Stats:
     Zty: np.ndarray  # (J, q)
     ZtX: np.ndarray  # (J, q, p)
     ZtZ: np.ndarray  # (J, q, q)
+
+    def shared(self, prefix: str) -> Stats:
+        """The same cross-products, with the response's (``yty, Xty, Zty``) as named shared
+        variables ``{prefix}__yty`` ...: a new response, same compiled graph (:func:`response_parts`).
+        """
+        new = {k: pytensor.shared(np.asarray(getattr(self, k), dtype=float), name=f"{prefix}__{k}")
+               for k in ("yty", "Xty", "Zty")}  # fmt: skip
+        return replace(self, **new)
 
     def transformed(self, T: np.ndarray) -> Stats:
         """The cross-products of the design ``X @ T`` (e.g. predictors centered)."""
@@ -71,6 +80,20 @@ def sufficient_stats(
     return Stats(len(y), float(y @ y), X.T @ y, X.T @ X, Zty, ZtX, ZtZ)
 
 
+def response_parts(
+    y: np.ndarray, X: np.ndarray, codes: np.ndarray, Z: np.ndarray, n_levels: int
+) -> dict[str, np.ndarray]:
+    """The cross-products that involve the response: ``yty``, ``Xty``, ``Zty``."""
+    y = np.asarray(y, dtype=float)
+    Z = np.asarray(Z, dtype=float).reshape(len(y), -1)
+    Zty = np.stack(
+        [np.bincount(codes, weights=Z[:, a] * y, minlength=n_levels) for a in range(Z.shape[1])],
+        axis=1,
+    )
+    X = np.asarray(X, dtype=float).reshape(len(y), -1)
+    return {"yty": np.asarray(y @ y), "Xty": X.T @ y, "Zty": Zty}
+
+
 def marginal_loglik(stats: Stats, beta, chol_S, sigma):
     """The log-likelihood of all rows with the group effects integrated out (a PyTensor scalar).
 
@@ -87,8 +110,8 @@ def marginal_loglik(stats: Stats, beta, chol_S, sigma):
 
     """
     s2 = sigma**2
-    J, q = stats.Zty.shape
-    if stats.Xty.size:
+    J, q = stats.ZtZ.shape[:2]  # shapes from the design parts: the response's may be shared
+    if stats.XtX.size:
         rr = stats.yty - 2 * pt.dot(stats.Xty, beta) + pt.dot(beta, pt.dot(stats.XtX, beta))
         c = stats.Zty - pt.dot(stats.ZtX, beta)  # (J, q)
     else:

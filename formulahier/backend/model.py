@@ -19,11 +19,17 @@ import numpy as np
 import pandas as pd
 from bambi import Prior
 
-from ..collapsed import sufficient_stats
+from ..collapsed import response_parts, sufficient_stats
 from ..errors import FormulaError, PriorError
 from ..groups import BlockData, Column, GroupTerm, block_data
 from ..spec import ModelSpec
-from .seam import PyMCBackend, default_group_sd, has_response_dim, population_design
+from .seam import (
+    PyMCBackend,
+    aliased_name,
+    default_group_sd,
+    has_response_dim,
+    population_design,
+)
 
 __all__ = ["BlockInfo", "HierModel", "corr_name", "plan_blocks", "split_group_priors"]
 
@@ -176,6 +182,20 @@ class HierModel(bmb.Model):
         self.fh_built_collapsed = bool(collapsed)
 
 
+    def response_data(self, y) -> dict[str, np.ndarray]:
+        """New values of the built graph's shared response data, for a response ``y``.
+
+        Same rows, same design: the compiled model samples the posterior given ``y`` once these
+        replace the current values (nutpie's ``compiled.with_data(**values)``, or
+        ``shared.set_value``; :attr:`backend.fh_response` holds the shared variables).
+        """
+        shared = self.backend.fh_response
+        if self.fh_built_collapsed:
+            return self.fh_plan.response_data(y)
+        return {k: np.asarray(y).astype(v.dtype).reshape(v.get_value().shape)
+                for k, v in shared.items()}  # fmt: skip
+
+
 def _collapse_reason(bmb_model, spec: ModelSpec) -> str:
     """Why the group effects cannot be integrated out exactly ("" when they can)."""
     family = bmb_model.family
@@ -210,7 +230,7 @@ class _CollapsedPlan:
         raw_X = np.column_stack([*ones, design.X])  # as Bambi stores it in the posterior
         self.names = ([] if design.intercept is None else [design.intercept]) + design.names
         self.sigma = "sigma"
-        blocks = bmb_model.fh_blocks
+        blocks = self._model_blocks = bmb_model.fh_blocks
         Z = np.column_stack([info.data.X for info in blocks])
         n_levels = len(blocks[0].data.groups)
         self.stats_raw = sufficient_stats(y, raw_X, blocks[0].data.codes, Z, n_levels)
@@ -219,3 +239,12 @@ class _CollapsedPlan:
         if design.xbar is not None:
             T[0, 1:] = -design.xbar
         self.stats = self.stats_raw.transformed(T)
+        self.response = aliased_name(bmb_model.response_term)  # prefix of the shared parts
+        self._T, self._raw_X, self._Z = T, raw_X, Z
+
+    def response_data(self, y: np.ndarray) -> dict[str, np.ndarray]:
+        """New values of the shared cross-products (``{response}__yty`` ...) for response ``y``."""
+        info = self._model_blocks[0].data
+        raw = response_parts(y, self._raw_X, info.codes, self._Z, len(info.groups))
+        parts = {"yty": raw["yty"], "Xty": self._T.T @ raw["Xty"], "Zty": raw["Zty"]}
+        return {f"{self.response}__{k}": np.asarray(v, dtype=float) for k, v in parts.items()}

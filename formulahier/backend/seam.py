@@ -156,14 +156,39 @@ class PyMCBackend(PyMCModel):
                 else:
                     self.components[name] = DistributionalComponent(component)
                 self.components[name].build(self, spec)
+            name = aliased_name(spec.response_term)
             if self.fh_plan is None:
                 self.response_component = ResponseComponent(spec.response_term)
                 self.response_component.build(self, spec)
+                self.fh_response = _shared_observed(self.model, name)
             else:  # the group effects integrated out: the likelihood of all rows at once
                 marginal = self.components[parent].marginal
-                pm.Potential(f"{aliased_name(spec.response_term)}_marginal", marginal)
+                pm.Potential(f"{name}_marginal", marginal)
+                self.fh_response = self.components[parent].fh_response
             self.build_potentials(spec)
         self.spec = spec
+
+
+def _shared_observed(model, name: str) -> dict:
+    """Hold the observed response in a named shared variable: new data, same compiled graph.
+
+    Bambi passes the response to PyMC as an array (a constant of the graph); as the value of
+    the observed variable, a shared variable of the same values and type is equivalent, and a
+    compiled model can then be given another response (``nutpie``'s ``with_data``).
+    """
+    rv = model.named_vars.get(name)
+    if rv is None or rv not in model.observed_RVs:
+        return {}
+    old = model.rvs_to_values[rv]
+    data = getattr(old, "data", None)
+    if data is None:  # already a shared variable, or partly missing data
+        return {}
+    shared = pytensor.shared(np.asarray(data), name=f"{name}__data", shape=old.type.shape)
+    del model.values_to_rvs[old]
+    model.rvs_to_values[rv] = shared
+    model.values_to_rvs[shared] = rv
+    rv.tag.observations = shared
+    return {shared.name: shared}
 
 
 class _Component(DistributionalComponent):
@@ -174,6 +199,7 @@ class _Component(DistributionalComponent):
         self.fh_terms = [BlockTerm(info, lkj_eta[info.block.factor]) for info in blocks]
         self.fh_plan = plan
         self.marginal = None
+        self.fh_response: dict = {}  # name -> shared variable of the response's cross-products
 
     def build_group_specific_terms(self, pymc_backend, bmb_model):
         super().build_group_specific_terms(pymc_backend, bmb_model)  # none in the main formula
@@ -192,7 +218,9 @@ class _Component(DistributionalComponent):
             chols.append(chol if chol is not None else pt.diag(sigma))
         chol_S = chols[0] if len(chols) == 1 else pt.linalg.block_diag(*chols)
         beta = pt.concatenate([pt.atleast_1d(model[name]).flatten() for name in plan.names])
-        return marginal_loglik(plan.stats, beta, chol_S, model[plan.sigma])
+        stats = plan.stats.shared(plan.response)  # yty, Xty, Zty: swappable for a new response
+        self.fh_response = {v.name: v for v in (stats.yty, stats.Xty, stats.Zty)}
+        return marginal_loglik(stats, beta, chol_S, model[plan.sigma])
 
 
 class BlockTerm:
@@ -366,9 +394,12 @@ def inverse_link(bmb_model):
     return bmb_model.family.link[bmb_model.family.likelihood.parent].linkinv
 
 
-def family_log_likelihood(bmb_model, posterior):
-    """Pointwise log-likelihood given the parent parameter's values in ``posterior``."""
-    return bmb_model.family.log_likelihood(model=bmb_model, posterior=posterior, data=None)
+def family_log_likelihood(bmb_model, posterior, frame: pd.DataFrame | None = None):
+    """Pointwise log-likelihood given the parent parameter's values in ``posterior``.
+
+    Of the model's own response, or of the rows of ``frame`` (their response and trials).
+    """
+    return bmb_model.family.log_likelihood(model=bmb_model, posterior=posterior, data=frame)
 
 
 def family_posterior_predictive(bmb_model, posterior, rng, frame: pd.DataFrame):
