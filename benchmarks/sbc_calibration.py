@@ -16,6 +16,7 @@ import argparse
 import json
 import logging
 import resource
+import sys
 import time
 import warnings
 from pathlib import Path
@@ -90,9 +91,11 @@ def run(name: str, args, client) -> dict:
     result = fh.sbc(cfg["formula"], cfg["design"](), n_sims=args.sims, family=family,
                     priors=priors(cfg.get("cor", True), cfg.get("sigma", True)), client=client,
                     seed=args.seed, draws=args.draws, tune=args.tune, chains=2, thin=args.thin,
-                    **options)  # fmt: skip
+                    target_accept=args.target_accept, **options)  # fmt: skip
     out = result.to_dict()
-    out["name"], out["options"] = name, cfg["options"]
+    out["name"], out["options"], out["formula"] = name, cfg["options"], cfg["formula"]
+    out["command"] = "python -m benchmarks.sbc_calibration " + " ".join(args.argv)
+    name = name + args.suffix
     (ROOT / "benchmarks/results" / f"sbc_{name}.json").write_text(json.dumps(out, indent=1))
     img = ROOT / "docs/img"
     result.plot("ecdf").savefig(img / f"sbc_{name}_ecdf.png", dpi=80)
@@ -112,11 +115,14 @@ def main() -> None:
     ap.add_argument("--tune", type=int, default=300)
     ap.add_argument("--thin", type=int, default=3)
     ap.add_argument("--seed", type=int, default=2026)
+    ap.add_argument("--target-accept", type=float, default=0.9)
+    ap.add_argument("--suffix", default="", help="appended to the output names")
     ap.add_argument("--configs", default="all", help="comma-separated names, or all")
     ap.add_argument("--scheduler", default="local",
                     help="'local' (a LocalCluster), 'none' (no Dask) or a tcp:// address")
     ap.add_argument("--mem-gb", type=float, default=16)
     args = ap.parse_args()
+    args.argv = sys.argv[1:]
     cap = int(args.mem_gb * 1024**3)
     resource.setrlimit(resource.RLIMIT_AS, (cap, cap))  # per process; workers inherit it
     warnings.filterwarnings("ignore")

@@ -43,8 +43,10 @@ class Stats:
     ZtZ: np.ndarray  # (J, q, q)
 
     def shared(self, prefix: str) -> Stats:
-        """The same cross-products, with the response's (``yty, Xty, Zty``) as named shared
-        variables ``{prefix}__yty`` ...: a new response, same compiled graph (:func:`response_parts`).
+        """The same cross-products, those of the response as named shared variables.
+
+        ``yty, Xty, Zty`` become ``{prefix}__yty`` ...: a new response, same compiled graph
+        (new values from :func:`response_parts`).
         """
         new = {k: pytensor.shared(np.asarray(getattr(self, k), dtype=float), name=f"{prefix}__{k}")
                for k in ("yty", "Xty", "Zty")}  # fmt: skip

@@ -383,7 +383,7 @@ class Fit(FitVerbs, FitTools):
         return self.fh_model.prior_summary()
 
     def kfold(self, K: int = 10, *, folds=None, group=None, seed=None, client=None, **options):
-        """brms's ``kfold``: elpd of held-out rows by K refits (:func:`formulahier.kfold.kfold`).
+        """K-fold cross-validation (brms ``kfold``): held-out elpd from K refits.
 
         ``folds``: ``None`` (random), ``"stratified"`` or ``"grouped"`` by the column ``group``
         (held-out levels get new-level draws), or one fold id per row; ``client``: a Dask

@@ -26,7 +26,7 @@ from scipy.special import logsumexp
 
 from . import validate as check
 from .errors import DataError, OptionError, SamplerError
-from .many import run_jobs
+from .many import quiet_pymc, run_jobs
 
 __all__ = ["heldout_log_likelihood", "kfold", "kfold_split"]
 
@@ -104,7 +104,7 @@ def _fit_fold(job: dict) -> dict:
     import formulahier as fh
 
     start = time.perf_counter()
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), quiet_pymc():
         warnings.simplefilter("ignore")
         fitted = fh.fit(job["formula"], job["train"], progressbar=False, **job["options"])
         ll = heldout_log_likelihood(fitted, job["test"], seed=job["options"].get("seed"))

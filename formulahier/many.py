@@ -13,6 +13,8 @@ This layer sits on top of everything: it uses the public API only, and nothing b
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import sys
 import time
@@ -25,7 +27,7 @@ from typing import Any
 
 from .errors import OptionError
 
-__all__ = ["JobResult", "Progress", "check_client", "local_workers", "run_jobs"]
+__all__ = ["JobResult", "Progress", "check_client", "local_workers", "quiet_pymc", "run_jobs"]
 
 DASK_HINT = (
     "Running on a Dask cluster needs dask.distributed: install it with "
@@ -50,6 +52,18 @@ class JobResult:
     def ok(self) -> bool:
         """Whether the job returned."""
         return self.error is None
+
+
+@contextlib.contextmanager
+def quiet_pymc():
+    """PyMC's info lines ("Sampling: [...]", "NUTS: [...]") once per job: silenced."""
+    logger = logging.getLogger("pymc")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def _call(func: Callable, job: Any, index: int) -> JobResult:

@@ -1,4 +1,4 @@
-"""Simulation-based calibration (Talts et al. 2018): does the fitted model recover its prior?
+"""Simulation-based calibration (Talts et al. 2018): does a fitted model recover its prior.
 
 :func:`sbc` draws ``n_sims`` parameter sets and responses from the model's prior on the user's
 design (predictors and groups kept; :meth:`Model.prior_predictive`), fits the model to each
@@ -18,10 +18,8 @@ or a rank histogram with a 99% band.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import importlib.util
-import logging
 import os
 import pickle
 import time
@@ -36,24 +34,12 @@ from scipy import stats
 
 from . import validate as check
 from .errors import OptionError, SamplerError
-from .many import check_client, dask_workers, local_workers, run_jobs
+from .many import check_client, dask_workers, local_workers, quiet_pymc, run_jobs
 from .spec import MODEL_OPTIONS
 
 __all__ = ["SBCResult", "sbc"]
 
 _COMPILED: dict[str, tuple] = {}  # per worker process: key -> (model, compiled, names)
-
-
-@contextlib.contextmanager
-def _quiet_pymc():
-    """PyMC's info lines ("Sampling: [...]", "NUTS: [...]") once per simulation: silenced."""
-    logger = logging.getLogger("pymc")
-    level = logger.level
-    logger.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        logger.setLevel(level)
 
 
 def _scalar_params(fh_model, dataset) -> dict[str, np.ndarray]:
@@ -92,7 +78,7 @@ def _sample(model, pymc_model, compiled, job: Mapping, y: np.ndarray, seed: int)
     """Posterior draws given response ``y`` (new data, same graph) and the divergences."""
     values = model.bambi.response_data(y)
     options = dict(job["sampler_options"])
-    with warnings.catch_warnings(), _quiet_pymc():
+    with warnings.catch_warnings(), quiet_pymc():
         warnings.simplefilter("ignore")
         if compiled is not None:
             import nutpie
@@ -134,7 +120,8 @@ def _run_chunk(job: Mapping) -> dict:
     # a sampler the pymc path compiles per call: every simulation compiles
     n_compiles = compiles if compiled is not None else len(job["sims"])
     return {"rows": rows, "errors": errors, "seconds": seconds, "divergences": divergences,
-            "compile_seconds": compile_s, "compilations": n_compiles, "pid": os.getpid()}  # fmt: skip
+            "compile_seconds": compile_s, "compilations": n_compiles,
+            "pid": os.getpid()}  # fmt: skip
 
 
 class SBCResult:
@@ -162,7 +149,8 @@ class SBCResult:
                  sim_seconds, compile_seconds, settings):  # fmt: skip
         self.ranks, self.n_draws, self.failed = ranks, n_draws, failed
         self.divergences, self.compilations, self.seconds = divergences, compilations, seconds
-        self.sim_seconds, self.compile_seconds, self.settings = sim_seconds, compile_seconds, settings
+        self.sim_seconds, self.compile_seconds = sim_seconds, compile_seconds
+        self.settings = settings
 
     def pit(self, seed: int = 0) -> pd.DataFrame:
         """Randomised PIT values ``(rank + u) / (L + 1)``: exactly uniform when calibrated."""
@@ -224,6 +212,7 @@ class SBCResult:
                 "seconds": self.seconds, "compile_seconds": self.compile_seconds,
                 "median_sim_seconds": float(np.median(self.sim_seconds)) if self.sim_seconds
                 else None, "divergent_sims": int((self.divergences > 0).sum()),
+                "divergences": self.divergences.to_dict(),
                 "test": self.test().to_dict("index"),
                 "ranks": self.ranks.to_dict("list")}  # fmt: skip
 
@@ -299,7 +288,7 @@ def sbc(formula, data, n_sims: int = 100, *, family: str = "gaussian",
         One progress line on stderr for the jobs.
     **options
         Model options (``correlated``, ``noncentered``, ``collapse``, ``lkj_eta``, ``link``)
-        and sampler options (``target_accept``).
+        and sampler options (``target_accept``, 0.9 by default as in :func:`fit`).
 
     Returns
     -------
@@ -320,12 +309,14 @@ def sbc(formula, data, n_sims: int = 100, *, family: str = "gaussian",
         raise SamplerError("sampler='nutpie' needs nutpie: `pip install 'formulahier[nutpie]'`.")
     client = check_client(client)
     model_options, sampler_options = _split_options(options)
+    check.sampler_options(sampler_options, sampler, "fh.sbc()")  # names and values
+    sampler_options.setdefault("target_accept", 0.9)  # as fh.fit
     model_options.update(family=family, priors=priors)
     sim_model = fh.model(formula, data, **model_options)
     base = np.random.SeedSequence(seed)
     prior_seed = int(base.generate_state(1)[0] % (2**31 - 1))
     fit_seeds = np.random.default_rng(base.spawn(1)[0]).integers(0, 2**31 - 1, n_sims)
-    with warnings.catch_warnings(), _quiet_pymc():
+    with warnings.catch_warnings(), quiet_pymc():
         warnings.simplefilter("ignore")
         pp = sim_model.prior_predictive(draws=n_sims, seed=prior_seed)
     prior = pp["prior"].to_dataset()

@@ -15,7 +15,7 @@ from typing import Any
 import pandas as pd
 
 from .errors import DataError, OptionError
-from .many import run_jobs
+from .many import quiet_pymc, run_jobs
 from .spec import MODEL_OPTIONS
 
 __all__ = ["FitCollection", "fit_many"]
@@ -25,7 +25,7 @@ def _fit_segment(job: dict) -> dict:
     """Fit one segment (public API only); return what rebuilds the fit: draws and settings."""
     import formulahier as fh
 
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), quiet_pymc():
         warnings.simplefilter("ignore")
         fitted = fh.fit(job["formula"], job["data"], progressbar=False, **job["options"])
     return {"idata": fitted.idata, "settings": fitted.settings, "seconds": fitted.seconds}
