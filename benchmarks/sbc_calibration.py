@@ -82,6 +82,24 @@ CONFIGS = {
 }  # fmt: skip
 
 
+def plots(result, name: str) -> None:
+    img = ROOT / "docs/img"
+    result.plot("ecdf").savefig(img / f"sbc_{name}_ecdf.png", dpi=80)
+    result.plot("hist").savefig(img / f"sbc_{name}_hist.png", dpi=80)
+
+
+def replot(names: list[str]) -> None:
+    """Redraw the plots from the saved results (no sampling)."""
+    import matplotlib.pyplot as plt
+
+    import formulahier as fh
+
+    for name in names:
+        saved = json.loads((ROOT / "benchmarks/results" / f"sbc_{name}.json").read_text())
+        plots(fh.SBCResult.from_dict(saved), name)
+        plt.close("all")
+
+
 def run(name: str, args, client) -> dict:
     import formulahier as fh
 
@@ -97,9 +115,7 @@ def run(name: str, args, client) -> dict:
     out["command"] = "python -m benchmarks.sbc_calibration " + " ".join(args.argv)
     name = name + args.suffix
     (ROOT / "benchmarks/results" / f"sbc_{name}.json").write_text(json.dumps(out, indent=1))
-    img = ROOT / "docs/img"
-    result.plot("ecdf").savefig(img / f"sbc_{name}_ecdf.png", dpi=80)
-    result.plot("hist").savefig(img / f"sbc_{name}_hist.png", dpi=80)
+    plots(result, name)
     print(f"== {name}: {len(result.ranks)} sims, {len(result.failed)} failed, "
           f"{result.compilations} compilation(s) ({result.compile_seconds:.0f} s), "
           f"{result.seconds:.0f} s, divergent sims {int((result.divergences > 0).sum())}",
@@ -121,6 +137,7 @@ def main() -> None:
     ap.add_argument("--scheduler", default="local",
                     help="'local' (a LocalCluster), 'none' (no Dask) or a tcp:// address")
     ap.add_argument("--mem-gb", type=float, default=16)
+    ap.add_argument("--replot", action="store_true", help="redraw plots from saved results")
     args = ap.parse_args()
     args.argv = sys.argv[1:]
     cap = int(args.mem_gb * 1024**3)
@@ -131,6 +148,8 @@ def main() -> None:
 
     matplotlib.use("Agg")
     names = list(CONFIGS) if args.configs == "all" else args.configs.split(",")
+    if args.replot:
+        return replot(names)
     client = None
     if args.scheduler == "local":
         from dask.distributed import Client, LocalCluster

@@ -202,7 +202,10 @@ class SBCResult:
                 {k: (("chain", "draw"), pit[k].to_numpy()[None]) for k in names}
             )
             tree = xr.DataTree.from_dict({"prior_sbc": prior_sbc})
-            return plot_ecdf_pit(tree, method="pot_c", col_wrap=min(4, len(names)))
+            cols = min(3, len(names))
+            size = (4.2 * cols, 2.9 * -(-len(names) // cols))
+            return plot_ecdf_pit(tree, method="pot_c", col_wrap=cols,
+                                 figure_kwargs={"figsize": size, "layout": "constrained"})
         return _rank_histograms(self, names, bins)
 
     def to_dict(self) -> dict[str, Any]:
@@ -215,6 +218,17 @@ class SBCResult:
                 "divergences": self.divergences.to_dict(),
                 "test": self.test().to_dict("index"),
                 "ranks": self.ranks.to_dict("list")}  # fmt: skip
+
+    @classmethod
+    def from_dict(cls, saved: Mapping[str, Any]) -> SBCResult:
+        """Rebuild a result from :meth:`to_dict` (e.g. read back from a JSON file)."""
+        ranks = pd.DataFrame(saved["ranks"])
+        ranks.index.name = "simulation"
+        divergences = pd.Series({int(k): v for k, v in saved.get("divergences", {}).items()},
+                                name="divergences", dtype=int)  # fmt: skip
+        return cls(ranks, int(saved["n_draws"]), pd.DataFrame(saved["failed"]), divergences,
+                   saved["compilations"], saved["seconds"], [], saved["compile_seconds"],
+                   saved["settings"])  # fmt: skip
 
     def __repr__(self) -> str:
         table = self.test().to_string(float_format=lambda v: f"{v:.3f}")
