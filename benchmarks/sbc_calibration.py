@@ -77,8 +77,8 @@ CONFIGS = {
                      options=dict(family="binomial", noncentered=True), cor=False, sigma=False),
     "crossed": dict(formula="y ~ x + (1 | a) + (1 | b)", design=crossed_design,
                     options=dict(noncentered=True), cor=False),
-    "collapsed": dict(formula="Reaction ~ Days + (Days | Subject)", design=sleep_design,
-                      options=dict(collapse=True)),
+    "collapsed_default": dict(formula="Reaction ~ Days + (Days | Subject)",
+                              design=sleep_design, options=dict(collapse=True)),
 }  # fmt: skip
 
 
@@ -155,7 +155,7 @@ def main() -> None:
         from dask.distributed import Client, LocalCluster
 
         cluster = LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
-                               dashboard_address=None)  # fmt: skip
+                               dashboard_address=":0")  # fmt: skip
         client = Client(cluster)
     elif args.scheduler != "none":
         from dask.distributed import Client

@@ -38,7 +38,7 @@ def main() -> None:
     ap.add_argument("--tune", type=int, default=500)
     ap.add_argument("--thin", type=int, default=3)
     ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--out", default="benchmarks/results/sbc_collapsed_small.json")
+    ap.add_argument("--out", default="benchmarks/results/sbc_collapsed.json")
     ap.add_argument("--mem-gb", type=float, default=16)
     args = ap.parse_args()
     cap = int(args.mem_gb * 1024**3)

@@ -59,7 +59,7 @@ def test_missing_dask_says_how_to_install(monkeypatch):
 def test_run_jobs_on_a_local_dask_cluster():
     distributed = pytest.importorskip("distributed")
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=None) as cluster:  # fmt: skip
+                                  dashboard_address=":0") as cluster:  # fmt: skip
         with distributed.Client(cluster) as client:
             results = run_jobs(math.sqrt, [1.0, -1.0, 25.0, 36.0], client=client, progress=False)
             pids = run_jobs(_pid, [0] * 4, client=client, progress=False)
@@ -147,7 +147,7 @@ def test_fit_many_reports_a_failing_segment(tiny, mock_sampling):
 
 # ---------------------------------------------------------------- SBC (real sampling, small)
 @pytest.mark.slow
-def test_sbc_detects_a_planted_prior_mismatch_and_passes_the_rest():
+def test_sbc_detects_a_planted_prior_mismatch():
     """Simulated with Intercept ~ normal(0, 2), fitted with normal(0, 0.1): SBC must say so."""
     rng = np.random.default_rng(0)
     data = pd.DataFrame({"g": np.repeat([f"g{i}" for i in range(8)], 5),
