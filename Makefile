@@ -19,8 +19,9 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest
 
-lint: $(STAMP)
-	$(VENV)/bin/ruff check formulahier tests benchmarks
+lint: $(STAMP)   # ruff (style, complexity) and mypy (types; config in pyproject.toml)
+	$(VENV)/bin/ruff check formulahier tests benchmarks scripts
+	$(VENV)/bin/mypy
 
 bench: $(STAMP)   # python -m benchmarks --help: --models, --quick, --report (docs/performance.md)
 	$(PY) -m benchmarks

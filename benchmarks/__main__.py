@@ -57,7 +57,10 @@ PLAN: list[tuple[str, str, str, str]] = [
     ("crossed", "fh", "auto", "pymc"),
     ("crossed", "pymc", "auto", "pymc"),
     ("crossed", "fh", "c", "pymc"),
-]
+] + [(c, "fh", "auto", "auto") for c in ("sleepstudy", "ozone_slopes", "radon_intercepts",
+                                          "radon_slopes", "cbpp", "crossed")]
+# --methods laplace,pathfinder,advi: formulahier's defaults with an approximation instead of NUTS
+APPROX = ("laplace", "pathfinder", "advi")
 
 
 def cases() -> dict:
@@ -73,7 +76,8 @@ def run_cell(cell, args, compiledir: Path, label: str, seed: int = 1) -> dict | 
     env = dict(os.environ)
     env["PYTENSOR_FLAGS"] = f"compiledir={compiledir}"
     env["NUMBA_CACHE_DIR"] = str(compiledir / "numba")
-    cmd = [sys.executable, "-m", "benchmarks.run_one", case, impl, param, "--sampler", sampler]
+    cmd = [sys.executable, "-m", "benchmarks.run_one", case, impl, param]
+    cmd += ["--method", sampler] if sampler in APPROX else ["--sampler", sampler]
     cmd += ["--draws", str(args.draws), "--tune", str(args.tune), "--chains", str(args.chains)]
     cmd += ["--seed", str(seed)]
     if args.target_accept:
@@ -127,6 +131,31 @@ def table(rows: list[dict]) -> str:
     return "\n".join(out)
 
 
+def phase_table(rows: list[dict]) -> str:
+    """Seconds per phase (run_one.py's docstring says what each holds), one row per cell."""
+    keys = ("import", "import_backend", "build", "compile", "sample", "summarise")
+    out = [
+        "| model | impl | sampler / method | param | run | " + " | ".join(keys)
+        + " | process s | k-hat |",
+        "|" + "---|" * (len(keys) + 7),
+    ]
+    for r in rows:
+        ph = r.get("phases")
+        if not ph:
+            continue
+        used = r.get("sampler_used", r["sampler"])
+        name = r["sampler"] if used == r["sampler"] else f"{r['sampler']} ({used})"
+        khat = r.get("khat")
+        out.append(
+            f"| {r['case']} | {r['impl']} | {name} | {r['param']} | {r['run']} | "
+            + " | ".join(f"{ph.get(k, float('nan')):.2f}" for k in keys)
+            + f" | {r.get('process_s', float('nan')):.1f} | "
+            + (f"{khat:.2f}" if isinstance(khat, float) and khat == khat else "-")
+            + " |"
+        )
+    return "\n".join(out)
+
+
 def _median(values: list[float]) -> float:
     return statistics.median(values) if values else float("nan")
 
@@ -139,8 +168,12 @@ def aggregate(rows: list[dict]) -> list[dict]:
     out = []
     for group in cells.values():
         row = dict(group[0])
-        for key in ("total_s", "mcmc_s", "ess_bulk_min", "ess_per_s", "peak_mb"):
+        for key in ("total_s", "mcmc_s", "ess_bulk_min", "ess_per_s", "peak_mb", "process_s"):
             row[key] = _median([g[key] for g in group if key in g])
+        if all(g.get("phases") for g in group):
+            row["phases"] = {
+                k: _median([g["phases"][k] for g in group]) for k in group[0]["phases"]
+            }
         row["rhat_max"] = max(g["rhat_max"] for g in group)
         row["divergences"] = sum(g["divergences"] for g in group)
         row["seeds"] = len(group)
@@ -223,7 +256,12 @@ def main(argv=None) -> None:
     ap.add_argument("--quick", action="store_true", help="2 chains x 300 draws after 300 warm-up")
     ap.add_argument("--cold", default="sleepstudy", help="cases also run cold ('' for none)")
     ap.add_argument("--impl", default="fh,pymc", help="which implementations to run")
-    ap.add_argument("--samplers", default="pymc,nutpie")
+    ap.add_argument("--samplers", default="pymc,nutpie,auto")
+    ap.add_argument(
+        "--methods",
+        default="",
+        help="also fit formulahier's defaults with these approximations (laplace,pathfinder,advi)",
+    )
     ap.add_argument("--draws", type=int, default=1000)
     ap.add_argument("--tune", type=int, default=1000)
     ap.add_argument("--chains", type=int, default=4)
@@ -251,8 +289,11 @@ def main(argv=None) -> None:
     if not args.report:
         CACHE.mkdir(parents=True, exist_ok=True)
         params = set(args.params.split(","))
+        methods = [m for m in args.methods.split(",") if m]
+        plan = PLAN + [(c, "fh", "auto", m) for c in cases() for m in methods]
+        samplers |= set(methods)
         for seed in seeds:
-            for cell in PLAN:
+            for cell in plan:
                 if cell[0] not in models or cell[1] not in impls or cell[3] not in samplers:
                     continue
                 if cell[2] not in params:
@@ -263,6 +304,7 @@ def main(argv=None) -> None:
                 run_cell(cell, args, CACHE, "warm", seed)
     rows = [r for r in latest(settings) if r["case"] in models and r.get("seed", 1) in seeds]
     text = table(aggregate(rows)) + "\n\n" + ratios(rows)
+    text += "\n\nSeconds per phase:\n\n" + phase_table(aggregate(rows))
     print(text)
     RESULTS.mkdir(exist_ok=True)
     tag = f"{args.chains}x{args.draws}+{args.tune}"

@@ -1,7 +1,14 @@
 """Fit one benchmark case in this process and print one JSON line (run by the runner).
 
-``python -m benchmarks.run_one CASE IMPL PARAM [--sampler ...]``; IMPL is ``fh`` (formulahier)
-or ``pymc`` (the hand-written model); PARAM is ``auto``, ``nc`` or ``c``.
+``python -m benchmarks.run_one CASE IMPL PARAM [--sampler ...] [--method ...]``; IMPL is ``fh``
+(formulahier) or ``pymc`` (the hand-written model); PARAM is ``auto``, ``full``, ``nc`` or ``c``.
+
+Phases (seconds, in the JSON line as ``phases``): ``import`` (``import formulahier``, or PyMC
+and ArviZ for the hand-written side), ``build`` (``fh.model`` and the PyMC graph; the hand-written
+model), ``compile`` (everything in the fit call outside the NUTS loop: PyTensor/numba
+compilation, initialisation and, for a collapsed model, the exact draws of the group effects),
+``sample`` (the NUTS loop as PyMC/nutpie report it; the whole approximation for
+``--method laplace|pathfinder|advi``) and ``summarise`` (the printed summary).
 """
 
 from __future__ import annotations
@@ -34,6 +41,18 @@ def ess_rhat_by_var(idata, var_names: list[str]) -> dict[str, tuple[float, float
     return out
 
 
+def estimates(idata, var_names: list[str]) -> dict[str, list[float]]:
+    """Posterior mean and sd of every entry of ``var_names`` (to compare methods)."""
+    post = idata["posterior"].to_dataset()
+    out = {}
+    for v in var_names:
+        values = post[v].values.reshape(-1, *post[v].shape[2:])
+        flat = values.reshape(values.shape[0], -1)
+        pairs = zip(flat.mean(0), flat.std(0), strict=True)
+        out[v] = [[round(float(m), 5), round(float(s), 5)] for m, s in pairs]
+    return out
+
+
 def metric_vars(idata, impl: str, case) -> list[str]:
     post = idata["posterior"]
     names = list(post.data_vars)
@@ -54,6 +73,7 @@ def main(argv=None) -> None:
     # parameterization with the group effects sampled (collapse=False); nc / c: forced, sampled
     ap.add_argument("param", choices=["auto", "full", "nc", "c"])
     ap.add_argument("--sampler", default="pymc")
+    ap.add_argument("--method", default="nuts")
     ap.add_argument("--draws", type=int, default=1000)
     ap.add_argument("--tune", type=int, default=1000)
     ap.add_argument("--chains", type=int, default=4)
@@ -62,14 +82,22 @@ def main(argv=None) -> None:
     args = ap.parse_args(argv)
     warnings.simplefilter("ignore")
 
+    t_imp = time.perf_counter()
+    import formulahier as fh
+
+    phases = {"import": time.perf_counter() - t_imp}  # `import formulahier` alone (lazy)
+    t_imp = time.perf_counter()
+    if args.impl == "fh":  # what the first fh.model() call imports: Bambi, PyMC, ArviZ
+        import formulahier.fit  # noqa: F401
+    else:  # the hand-written side imports what it uses
+        import arviz_stats  # noqa: F401
+        import pymc  # noqa: F401
+    phases["import_backend"] = time.perf_counter() - t_imp
     from benchmarks.cases import CASES, handwritten
 
     case = CASES[args.case]
     data = case.data()
-    t_imp = time.perf_counter()
-    import formulahier as fh
-
-    import_s = time.perf_counter() - t_imp
+    import_s = phases["import"] + phases["import_backend"]
     extra = {}
     if args.target_accept is not None:
         extra["target_accept"] = args.target_accept
@@ -84,13 +112,19 @@ def main(argv=None) -> None:
 
     start = time.perf_counter()
     if args.impl == "fh":
-        fit = fh.fit(
+        model = fh.model(
             case.formula,
             data,
             family=case.family,
             noncentered="auto" if args.param in ("auto", "full") else args.param == "nc",
             **({} if args.param == "auto" else {"collapse": False}),
+        )
+        model.build()
+        _ = model.pymc_model
+        phases["build"] = time.perf_counter() - start
+        fit = model.fit(
             sampler=args.sampler,
+            method=args.method,
             draws=args.draws,
             tune=args.tune,
             chains=args.chains,
@@ -98,17 +132,21 @@ def main(argv=None) -> None:
             progressbar=False,
             **extra,
         )
+        t_sum = time.perf_counter()
         text = str(fit)
+        phases["summarise"] = time.perf_counter() - t_sum
         idata = fit.idata
         sampling_s = fit.seconds
         chosen = ",".join(f"{b.factor}:{'nc' if b.noncentered else 'c'}" for b in fit.spec.blocks)
         if fit.settings.get("construction") == "collapsed":
             chosen = "collapsed"
+        sampler_used = fit.settings["sampler"] if args.method == "nuts" else args.method
     else:
         import arviz_stats
         import pymc as pm
 
         model = handwritten(case, data, {f: not v for f, v in noncentered.items()})
+        phases["build"] = time.perf_counter() - start
         s0 = time.perf_counter()
         kwargs = {"nuts_sampler": args.sampler}  # PyMC 6 picks nutpie by default if installed
         if args.sampler == "pymc":
@@ -125,16 +163,25 @@ def main(argv=None) -> None:
             )
         sampling_s = time.perf_counter() - s0
         names = [n for n in idata["posterior"].data_vars if not n.endswith(("_z", "_beta"))]
+        t_sum = time.perf_counter()
         text = str(arviz_stats.summary(idata, var_names=names))
+        phases["summarise"] = time.perf_counter() - t_sum
+        sampler_used = args.sampler
     total_s = time.perf_counter() - start
     assert text
     by_var = ess_rhat_by_var(idata, metric_vars(idata, args.impl, case))
     ess_min = min(e for e, _ in by_var.values())
     rhat_max = max(r for _, r in by_var.values())
-    stats = idata["sample_stats"]
+    stats = idata["sample_stats"] if "sample_stats" in idata else {}
     divergences = int(stats["diverging"].values.sum()) if "diverging" in stats else -1
     mcmc_s = idata["posterior"].attrs.get("sampling_time")  # NUTS loop only, no compilation
+    if args.method != "nuts":
+        mcmc_s = sampling_s  # the whole approximation
     mcmc_s = float(mcmc_s) if mcmc_s is not None else float("nan")
+    phases["sample"] = mcmc_s
+    phases["compile"] = max(sampling_s - mcmc_s, 0.0) if np.isfinite(mcmc_s) else float("nan")
+    order = ("import", "import_backend", "build", "compile", "sample", "summarise")
+    phases = {k: round(phases[k], 2) for k in order}
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     try:  # resident memory now, with the fit and its summary alive (Linux)
         with open("/proc/self/statm") as statm:
@@ -150,7 +197,14 @@ def main(argv=None) -> None:
                 "impl": args.impl,
                 "param": args.param,
                 "chosen": chosen,
-                "sampler": args.sampler,
+                "sampler": args.sampler if args.method == "nuts" else args.method,
+                "sampler_used": sampler_used,
+                "method": args.method,
+                "phases": phases,
+                "khat": round(float(fit.settings.get("khat", float("nan"))), 3)
+                if args.impl == "fh"
+                else None,
+                "estimates": estimates(idata, metric_vars(idata, args.impl, case)),
                 "draws": args.draws,
                 "tune": args.tune,
                 "chains": args.chains,

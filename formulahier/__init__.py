@@ -3,11 +3,20 @@
 >>> import formulahier as fh
 >>> fit = fh.fit("log_ozone ~ TEMP + (TEMP | station)", fh.datasets.load("ozone"))  # doctest: +SKIP
 >>> print(fit)  # doctest: +SKIP
+
+``import formulahier`` loads only the error classes: Bambi, PyMC, pandas and the rest are
+imported on first use of a name that needs them (``fh.fit``, ``fh.model``, ``fh.datasets``...),
+so a script that fails early, ``formulahier --help`` and a notebook's first cell are fast.
 """
 
-from importlib.metadata import PackageNotFoundError, version
+from __future__ import annotations
 
-from . import datasets
+import importlib
+import sys
+import types
+from typing import TYPE_CHECKING
+
+from .about import __version__
 from .errors import (
     DataError,
     FitFileError,
@@ -19,18 +28,74 @@ from .errors import (
     PriorError,
     SamplerError,
 )
-from .families import FAMILIES, BrmsFormula, bf
-from .fit import Fit, Model, compare, fit, get_prior, load, model
-from .formula import build_spec, parse_formula
-from .priors import PriorSpec, prior
-from .sbc import SBCResult, sbc
-from .segments import FitCollection, fit_many
-from .spec import GroupBlock, ModelSpec
 
-try:
-    __version__ = version("formulahier")
-except PackageNotFoundError:  # running from a source tree
-    __version__ = "0.0.0+unknown"
+if TYPE_CHECKING:  # what the lazy names below resolve to, for type checkers and IDEs
+    from . import datasets
+    from .families import FAMILIES
+    from .fit import Fit, Model, compare, fit, get_prior, load, model
+    from .formula import BrmsFormula, bf, build_spec, parse_formula
+    from .priors import PriorSpec, prior
+    from .sbc import SBCResult, sbc
+    from .segments import FitCollection, fit_many
+    from .spec import GroupBlock, ModelSpec
+
+# public name -> the submodule that defines it (imported on first access)
+_LAZY: dict[str, str] = {
+    "datasets": ".datasets",
+    "FAMILIES": ".families",
+    "BrmsFormula": ".formula",
+    "bf": ".formula",
+    "Fit": ".fit",
+    "Model": ".fit",
+    "compare": ".fit",
+    "fit": ".fit",
+    "get_prior": ".fit",
+    "load": ".fit",
+    "model": ".fit",
+    "build_spec": ".formula",
+    "parse_formula": ".formula",
+    "PriorSpec": ".priors",
+    "prior": ".priors",
+    "GroupBlock": ".spec",
+    "ModelSpec": ".spec",
+    "SBCResult": ".sbc",
+    "sbc": ".sbc",
+    "FitCollection": ".segments",
+    "fit_many": ".segments",
+}
+
+
+def __getattr__(name: str):
+    """Import the submodule behind a public name on first use (PEP 562)."""
+    where = _LAZY.get(name)
+    if where is None:
+        raise AttributeError(f"module 'formulahier' has no attribute {name!r}")
+    module = importlib.import_module(where, __name__)
+    for other, place in _LAZY.items():  # bind every public name of that module at once
+        if place == where:
+            globals()[other] = module if other == "datasets" else getattr(module, other)
+    return globals()[name]
+
+
+class _Package(types.ModuleType):
+    """The package module: ``formulahier.fit`` stays the function when the submodule loads.
+
+    Importing ``formulahier.fit`` (the module) makes Python bind it as the package's attribute
+    ``fit``; the public name is the function, as it was when this file imported it eagerly.
+    """
+
+    def __setattr__(self, name: str, value) -> None:
+        if name == "fit" and isinstance(value, types.ModuleType):
+            value = value.fit
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
 
 __all__ = [
     "DataError",

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-__all__ = ["GROUP_COLUMNS_LIMIT", "brms_label", "draws_frame", "scalar_draws"]
+__all__ = ["GROUP_COLUMNS_LIMIT", "brms_label", "brms_links", "draws_frame", "scalar_draws"]
 
 # as_draws_df includes the r_ columns by default only up to this many
 GROUP_COLUMNS_LIMIT = 5000
@@ -124,3 +124,20 @@ def draws_frame(view, group_effects: bool | None = None) -> pd.DataFrame:
     frame[".iteration"] = np.tile(np.arange(1, ndraw + 1), nchain)
     frame[".draw"] = np.arange(1, nchain * ndraw + 1)
     return frame
+
+
+def brms_links(bmb_model) -> str:
+    """The ``Links:`` line as brms prints it: ``mu = identity; sigma = identity``.
+
+    As brms's ``summarise_links``: the mean gets the family's link; an auxiliary parameter
+    shows its link only when it has its own formula (``fh.bf(..., sigma="~ x")``: ``sigma =
+    log``), otherwise ``identity``, since it is then a plain parameter, not a linear predictor.
+    """
+    family = bmb_model.family
+    parent = family.likelihood.parent
+    modelled = set(bmb_model.conditional_parameters)
+    parts = []
+    for name, link in family.link.items():
+        brms = "mu" if name == parent else _FAMILY_PARAMS.get((family.name, name), name)
+        parts.append(f"{brms} = {link.name if name in modelled else 'identity'}")
+    return "; ".join(parts)

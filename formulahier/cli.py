@@ -115,7 +115,9 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="independent group effects in every bar term, as if written with ||",
     )
-    fit.add_argument("--sampler", default="pymc", help="pymc (default), nutpie, numpyro, blackjax")
+    fit.add_argument(
+        "--sampler", default="auto", help="auto (default), pymc, nutpie, numpyro, blackjax"
+    )
     fit.add_argument(
         "--target-accept", type=float, default=None, help="NUTS target acceptance (e.g. 0.95)"
     )
@@ -146,12 +148,9 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
+    from .about import __version__
 
-    try:
-        return version("formulahier")
-    except PackageNotFoundError:  # pragma: no cover - source tree without install
-        return "unknown"
+    return __version__
 
 
 def _one_line(exc: BaseException) -> str:
@@ -179,9 +178,11 @@ def _read_data(source: str):
             f"{datasets.list_datasets()}."
         )
     try:
-        return pd.read_csv(path)
+        frame = pd.read_csv(path)
     except (OSError, UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise DataError(f"Cannot read {source} as CSV: {' '.join(str(exc).split())}") from None
+    frame.attrs["name"] = path.stem  # the summary's "Data: sleepstudy (Number of ...)"
+    return frame
 
 
 def _save(result, path: str) -> None:

@@ -208,8 +208,9 @@ def compare(fits: Mapping[str, object], *, method: str = "stacking", thin: int =
     Returns
     -------
     pandas.DataFrame
-        One row per model, best first: ``rank``, ``elpd``, ``p``, ``elpd_diff``, ``weight``,
-        ``se``, ``dse``, ``warning``.
+        ArviZ's table, one row per model, best first: ``rank``, ``elpd_diff``, ``dse``,
+        ``p_worse``, ``diag_diff``, ``diag_elpd``, ``p``, ``elpd``, ``se``, ``weight``
+        (weights below 1e-9, optimizer noise, are 0).
 
     """
     import arviz as az
@@ -231,4 +232,6 @@ def compare(fits: Mapping[str, object], *, method: str = "stacking", thin: int =
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         table = az.compare(loos, method=method, round_to="none")
+    # the stacking optimizer leaves weights like 2.8e-16 for models it gives none: those are 0
+    table["weight"] = table["weight"].where(table["weight"] > 1e-9, 0.0)
     return table

@@ -9,13 +9,11 @@ import re
 import warnings
 from collections.abc import Mapping
 
-import formulae as fm
 import numpy as np
 import pandas as pd
 
 from . import checks
 from .errors import DataError, FormulahierWarning
-from .families import check_response
 from .formula import check_columns
 from .spec import ModelSpec
 
@@ -52,9 +50,7 @@ def natural_key(value) -> tuple:
 
 
 def _used_columns(spec: ModelSpec, columns) -> list[str]:
-    names = set(fm.model_description(spec.bambi_formula).var_names)
-    for name, text in spec.dpars:
-        names |= set(fm.model_description(text).var_names) - {name}
+    names = spec.variables()
     return [c for c in columns if c in names]
 
 
@@ -92,7 +88,7 @@ def prepare_data(data, spec: ModelSpec) -> tuple[pd.DataFrame, int]:
     if frame.empty:
         raise DataError("No rows are left after dropping rows with missing values.")
     # the response against the family (messages name rows by the data's own row labels)
-    frame = check_response(frame, spec.response, spec.family)
+    frame = checks.check_response(frame, spec.response, spec.family)
     if dropped:
         frame = frame.reset_index(drop=True)
     for factor in spec.factors:
@@ -104,10 +100,10 @@ def prepare_data(data, spec: ModelSpec) -> tuple[pd.DataFrame, int]:
                 continue
             levels = sorted(series.unique(), key=natural_key)
             frame[col] = pd.Categorical(series, categories=levels, ordered=True)
-        levels = frame[factor.split(":")].drop_duplicates()
-        if len(levels) < 2:
+        observed = frame[factor.split(":")].drop_duplicates()
+        if len(observed) < 2:
             raise DataError(
-                f"The grouping factor '{factor}' has {len(levels)} level in the data; a "
+                f"The grouping factor '{factor}' has {len(observed)} level in the data; a "
                 "group-level effect needs at least two levels. Drop the term or check the data."
             )
     return frame, dropped

@@ -15,12 +15,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from . import predict as _predict
 from .errors import DataError
+from .validate import probability
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 __all__ = ["ConditionalEffects", "conditional_effects", "default_effects"]
 
@@ -45,7 +50,7 @@ class ConditionalEffects:
     """
 
     data: pd.DataFrame
-    figure: object
+    figure: Figure
     frames: dict
 
     def savefig(self, path, **kwargs) -> None:
@@ -140,8 +145,7 @@ def conditional_effects(
     points: bool = False,
 ) -> ConditionalEffects:
     """Conditional effects of a fit (see :meth:`formulahier.Fit.conditional_effects`)."""
-    if not (isinstance(ci_prob, (int, float)) and 0 < ci_prob < 1):
-        raise DataError(f"ci_prob must be between 0 and 1 (e.g. 0.95), got {ci_prob!r}.")
+    ci_prob = probability(ci_prob, "ci_prob", error=DataError)
     fh_model = fitted.fh_model
     conditions = dict(conditions or {})
     effects = default_effects(fh_model) if effects is None else effects

@@ -5,44 +5,70 @@ from __future__ import annotations
 import importlib.util
 import os
 import time
-import warnings
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from . import checks, results
+from . import construct, results
 from . import validate as check
-from .backend import HierModel, add_exact_effects, observed_data, split_group_priors
+from .approx import METHODS, approximate, khat_verdict
+from .backend import BlockInfo, add_exact_effects, bambi_posterior, observed_data
 from .comparison import compare
-from .data import prepare_data
 from .errors import (
     FitFileError,
-    FormulaError,
-    FormulahierError,
     MemoryLimitError,
     OptionError,
-    PriorError,
     SamplerError,
 )
-from .families import BrmsFormula, bambi_hint, dpar_formulas, resolve_family
 from .fit_tools import FitTools
 from .fit_verbs import FitVerbs
-from .formula import build_spec
-from .parameterization import resolve_auto
-from .priors import PriorSpec, Resolved, resolve_priors, split_priors
+from .formula import BrmsFormula
+from .priors import PriorSpec, Resolved
+from .progress import progress_on_stderr
 from .spec import MODEL_OPTIONS, ModelSpec
+
+if TYPE_CHECKING:
+    import bambi
+    import pymc
+    import xarray as xr
+    from matplotlib.axes import Axes
 
 __all__ = ["Fit", "Model", "compare", "fit", "get_prior", "load", "model"]
 
 SAMPLERS: dict[str, tuple[str, ...]] = {
+    "auto": (),
     "pymc": (),
     "nutpie": ("nutpie",),
     "numpyro": ("numpyro", "jax"),
     "blackjax": ("blackjax", "jax"),
 }
 _EXTRA = {"nutpie": "nutpie", "numpyro": "jax", "blackjax": "jax"}
+
+
+def check_method(method: str) -> str:
+    """Validate ``method``: ``"nuts"`` (MCMC) or one of the approximations of :mod:`.approx`."""
+    key = method.lower() if isinstance(method, str) else method
+    if key not in METHODS:
+        hint = check.did_you_mean(key, METHODS) if isinstance(key, str) else ""
+        raise SamplerError(f"Unknown method {method!r}{hint}; `method` is one of {list(METHODS)}.")
+    return key
+
+
+def auto_sampler(collapsed: bool, nobs: int, n_effects: int) -> str:
+    """The NUTS implementation ``sampler="auto"`` picks (rule measured in docs/performance.md).
+
+    nutpie's NUTS loop is 2-3x faster than PyMC's, but it compiles the model with numba in every
+    new process (10-40 s even with a warm cache), which PyMC's sampler does not pay. So nutpie
+    is chosen only where one gradient is costly: a model that is not collapsed, with at least
+    ``AUTO_NUTPIE_CELLS`` rows x group-level columns; PyMC's sampler otherwise.
+    """
+    if importlib.util.find_spec("nutpie") is None or collapsed:
+        return "pymc"
+    return "nutpie" if nobs * max(n_effects, 1) >= AUTO_NUTPIE_CELLS else "pymc"
+
+
+AUTO_NUTPIE_CELLS = 200_000
 
 
 def check_sampler(sampler: str) -> str:
@@ -72,7 +98,7 @@ class Model:
     def __init__(
         self,
         formula: str | BrmsFormula,
-        data,
+        data: Any,
         *,
         family: str = "gaussian",
         link: str | None = None,
@@ -81,32 +107,23 @@ class Model:
         noncentered: bool | str | Mapping[str, bool | str] = "auto",
         lkj_eta: float = 2.0,
         collapse: bool | str = "auto",
-    ):
-        bform = formula if isinstance(formula, BrmsFormula) else None  # fh.bf(...)
-        formula = bform.formula if bform is not None else formula
-        bambi_family, bambi_link = resolve_family(family, link)  # R/brms names -> Bambi's
-        self.spec: ModelSpec = build_spec(
+    ) -> None:
+        # one way: options -> spec -> data and the complete spec -> backend -> brms priors
+        # (formulahier.construct); nothing is written back into what a stage has built
+        spec = construct.resolve_spec(
             formula,
-            family=bambi_family,
-            link=bambi_link,
+            family=family,
+            link=link,
             correlated=correlated,
             noncentered=noncentered,
             lkj_eta=lkj_eta,
+            collapse=collapse,
         )
-        if bform is not None and bform.dpars:
-            self.spec = replace(self.spec, dpars=dpar_formulas(bform, correlated))
-        checks.check_formula_roles(self.spec)  # y ~ y, (y | g), (g | g)
-        if not (collapse is True or collapse is False or collapse == "auto"):
-            raise OptionError(f"collapse must be 'auto', True or False, got {collapse!r}.")
-        self.spec = replace(self.spec, collapse=collapse)
-        self.data, self.dropped = prepare_data(data, self.spec)
-        # noncentered="auto": centered or non-centered per grouping factor, from the data
-        self.spec, self.parameterization = resolve_auto(self.spec, self.data)
-        self.priors, self.prior_specs = split_priors(priors)  # Bambi dict, fh.prior list
-        checks.check_prior_values(self.priors)  # distribution names, scales > 0
-        checks.check_prior_values(
-            {str(p): p.dist for p in self.prior_specs if not isinstance(p.dist, str)}
-        )
+        done = construct.complete_spec(spec, data, priors)
+        self.spec: ModelSpec = done.spec
+        self.data, self.dropped = done.data, done.dropped
+        self.parameterization = done.parameterization
+        self.priors, self.prior_specs = done.priors, done.prior_specs
         # constructor options, as given: enough (with the data) to rebuild this model
         self.options = {
             "family": family,
@@ -117,55 +134,12 @@ class Model:
             "lkj_eta": lkj_eta,
             "collapse": collapse,
         }
-        try:
-            bambi_formula = self.spec.population_formula
-            if self.spec.dpars:
-                import bambi as bmb
-
-                bambi_formula = bmb.Formula(bambi_formula, *(f for _, f in self.spec.dpars))
-            with warnings.catch_warnings():  # Bambi warns on unknown prior names; we refuse them
-                warnings.filterwarnings("ignore", "Unused name", UserWarning)
-                self.bambi = HierModel(
-                    self.spec,
-                    self.data,
-                    bambi_formula,
-                    family=bambi_family,
-                    link=bambi_link,
-                    priors=self.priors or None,
-                )
-        except FormulahierError:
-            raise
-        except MemoryError:  # not the formula's fault: say what needs the memory
-            raise MemoryLimitError(
-                f"Out of memory while building the model on {len(self.data):,} rows: the "
-                "population-level design (rows x population columns) and the group columns "
-                "(rows x effects) did not fit. Use fewer rows or population terms, or a machine "
-                "with more memory."
-            ) from None
-        except Exception as exc:  # Bambi/formulae raise plain exceptions on bad models
-            if "`priors`" in str(exc) or "Prior must be" in str(exc):
-                raise PriorError(f"Bad prior dict: {exc}") from exc
-            hint = bambi_hint(exc, bambi_family)
-            raise FormulaError(f"Bambi could not build this model: {exc}{hint}", formula) from exc
-        checks.check_prior_names(self.priors, self.bambi)  # {"days": ...} for the term Days
-        checks.check_design(self.bambi, self.data)  # log(x <= 0), collinear predictors
+        self.bambi = construct.build_backend(done)
         self.prior_resolution: Resolved | None = None
         if self.prior_specs:  # brms-style priors, matched against Bambi's terms
-            self._set_prior_specs()
-
-    def _set_prior_specs(self) -> None:
-        res = resolve_priors(self.prior_specs, self.bambi)
-        bambi_part, group_part = split_group_priors(res.bambi, set(self.bambi.fh_terms))
-        if bambi_part:  # Bambi's defaults are already scaled to the data and stay as they are
-            self.bambi.set_priors(priors=bambi_part)
-        self.bambi.set_group_priors(group_part)
-        self.spec = replace(
-            self.spec,
-            lkj_eta=self.spec.lkj_eta if res.lkj_eta is None else res.lkj_eta,
-            lkj_eta_groups=tuple(res.lkj_eta_groups.items()),
-        )
-        self.bambi.fh_spec = self.spec
-        self.prior_resolution = res
+            self.prior_resolution = construct.brms_priors(
+                self.bambi, done.blocks, self.prior_specs
+            )
 
     @property
     def formula(self) -> str:
@@ -178,11 +152,11 @@ class Model:
         return len(self.data)
 
     @property
-    def blocks(self):
+    def blocks(self) -> list[BlockInfo]:
         """The group-level blocks as built (:class:`~formulahier.backend.BlockInfo`)."""
         return self.bambi.fh_blocks
 
-    def build(self):
+    def build(self) -> pymc.Model:
         """Build (once) and return the PyMC model that is sampled.
 
         For a collapsed gaussian model (``collapse``) that is the model with the group effects
@@ -198,7 +172,7 @@ class Model:
         return self.bambi.fh_collapsed
 
     @property
-    def pymc_model(self):
+    def pymc_model(self) -> pymc.Model:
         """The PyMC model, built on first access."""
         return self.build()
 
@@ -211,7 +185,7 @@ class Model:
             self.bambi, self.spec.lkj_eta, eta_groups, self.prior_resolution, self.priors
         )
 
-    def prior_predictive(self, draws: int = 500, seed: int | None = None):
+    def prior_predictive(self, draws: int = 500, seed: int | None = None) -> xr.DataTree:
         """Draws from the prior and the prior predictive (no MCMC), as an ArviZ DataTree.
 
         Groups ``prior`` (parameters), ``prior_predictive`` (the response per observation)
@@ -224,7 +198,13 @@ class Model:
             self.bambi.build(collapsed=False)  # the full model: it draws the group effects
         return prior_predictive(self.bambi, draws=draws, seed=seed)
 
-    def plot_prior_predictive(self, draws: int = 500, seed: int | None = None, idata=None, ax=None):
+    def plot_prior_predictive(
+        self,
+        draws: int = 500,
+        seed: int | None = None,
+        idata: xr.DataTree | None = None,
+        ax: Axes | None = None,
+    ) -> Axes:
         """Plot the prior predictive response against the observed one; returns the Axes.
 
         Pass ``idata`` from :meth:`prior_predictive` to reuse draws; ``ax`` to draw on it.
@@ -237,22 +217,27 @@ class Model:
     def fit(
         self,
         *,
-        sampler: str = "pymc",
+        sampler: str = "auto",
+        method: str = "nuts",
         draws: int = 1000,
         tune: int = 1000,
         chains: int = 4,
         seed: int | None = None,
         progressbar: bool = True,
-        **sampler_kwargs,
+        **sampler_kwargs: Any,
     ) -> Fit:
-        """Sample the posterior and return a :class:`Fit`.
+        """Sample the posterior (or approximate it) and return a :class:`Fit`.
 
         Parameters
         ----------
-        sampler : {"pymc", "nutpie", "numpyro", "blackjax"}
-            NUTS implementation (through Bambi).
+        sampler : {"auto", "pymc", "nutpie", "numpyro", "blackjax"}
+            NUTS implementation (through Bambi). ``"auto"`` (default): PyMC's sampler, or nutpie
+            where it is installed and one gradient is costly (:func:`auto_sampler`).
+        method : {"nuts", "laplace", "pathfinder", "advi"}
+            ``"nuts"`` (default): MCMC. The others are fast approximations (:mod:`.approx`)
+            with a Pareto k-hat check stated in the summary; ``draws x chains`` draws are kept.
         draws, tune, chains : int
-            Kept draws, warm-up draws and chains.
+            Kept draws, warm-up draws and chains (``tune`` is unused by the approximations).
         seed : int, optional
             Same seed, same draws.
         progressbar : bool
@@ -262,10 +247,21 @@ class Model:
             0.95 if divergences remain; ``cores=...``).
 
         """
+        how = check_method(method)
         key = check_sampler(sampler)
         check.sampling(draws, tune, chains, seed)
         check.progressbar(progressbar)
+        if how != "nuts" and sampler_kwargs:
+            raise OptionError(
+                f"method={how!r} takes no sampler options; got {sorted(sampler_kwargs)}. "
+                "They belong to method='nuts'."
+            )
+        if key == "auto":
+            n_effects = sum(info.size for info in self.blocks)
+            key = auto_sampler(self.collapsed, self.nobs, n_effects)
         pass_on = check.sampler_options(sampler_kwargs, key, "Model.fit()")
+        if how != "nuts":
+            return self._approximate(how, draws, tune, chains, seed, progressbar)
         if key == "pymc":
             pass_on.setdefault("cores", min(chains, os.cpu_count() or 1))
         # 0.9 instead of PyMC's 0.8: removes most divergences at ~10-30% more gradient
@@ -276,28 +272,25 @@ class Model:
         self.build()
         start = time.perf_counter()
         try:
-            idata = self.bambi.fit(
-                draws=draws,
-                tune=tune,
-                chains=chains,
-                random_seed=seed,
-                inference_method=key,
-                progressbar=progressbar,
-                # our summary's diagnostics replace PyMC's own lines (which also warn on the
-                # constant diagonal of a correlation matrix)
-                **{"compute_convergence_checks": False, **pass_on},
-            )
+            with progress_on_stderr(progressbar):  # never into stdout; full width in logs
+                idata = self.bambi.fit(
+                    draws=draws,
+                    tune=tune,
+                    chains=chains,
+                    random_seed=seed,
+                    inference_method=key,
+                    progressbar=progressbar,
+                    # our summary's diagnostics replace PyMC's own lines (which also warn on
+                    # the constant diagonal of a correlation matrix)
+                    **{"compute_convergence_checks": False, **pass_on},
+                )
         except MemoryError:
             raise MemoryLimitError(self._draws_memory_advice(draws, chains)) from None
-        drop = [b.corr + "_chol" for b in self.blocks if b.corr]
-        posterior = idata["posterior"].to_dataset()
-        posterior = posterior.drop_vars([v for v in drop if v in posterior])
-        if self.collapsed:  # the group effects, drawn exactly given each posterior draw
-            posterior = add_exact_effects(self.bambi, posterior, seed)
-            idata["observed_data"] = observed_data(self.bambi)
+        posterior = self._finish_posterior(idata["posterior"].to_dataset(), idata, seed)
         idata["posterior"] = posterior
         seconds = time.perf_counter() - start
         settings = {"sampler": key, "draws": draws, "tune": tune, "chains": chains, "seed": seed}
+        settings["method"] = "nuts"
         settings["construction"] = "collapsed" if self.collapsed else "full"
         # plain-valued sampler options (target_accept, max_treedepth, ...): kept by update()
         # and saved with the fit; "cores" depends on the machine and is not kept
@@ -306,6 +299,37 @@ class Model:
             for k, v in sampler_kwargs.items()
             if k != "cores" and isinstance(v, (bool, int, float, str))
         }
+        return Fit(self, idata, settings, seconds)
+
+    def _finish_posterior(self, posterior, idata, seed):
+        """Drop the Cholesky factors; a collapsed fit gets its group effects drawn exactly."""
+        drop = [b.corr + "_chol" for b in self.blocks if b.corr]
+        posterior = posterior.drop_vars([v for v in drop if v in posterior])
+        if self.collapsed:  # the group effects, drawn exactly given each posterior draw
+            posterior = add_exact_effects(self.bambi, posterior, seed)
+            idata["observed_data"] = observed_data(self.bambi)
+        return posterior
+
+    def _approximate(self, how: str, draws: int, tune: int, chains: int, seed, progressbar) -> Fit:
+        """A :class:`Fit` from an approximate posterior (:mod:`.approx`)."""
+        import xarray as xr
+
+        self.build()
+        start = time.perf_counter()
+        result = approximate(self.pymc_model, how, draws, chains, seed, progressbar)
+        idata = xr.DataTree()
+        if not self.collapsed:
+            idata["observed_data"] = observed_data(self.bambi)
+        posterior = result.posterior
+        posterior = posterior[[v for v in posterior.data_vars if not v.endswith("__")]]
+        posterior = self._finish_posterior(bambi_posterior(self.bambi, posterior), idata, seed)
+        idata["posterior"] = posterior
+        seconds = time.perf_counter() - start
+        # tune is unused here but kept, so that update(method="nuts") warms up as asked
+        settings = {"sampler": "auto", "draws": draws, "tune": tune, "chains": chains, "seed": seed}
+        settings.update(method=how, khat=result.khat, verdict=khat_verdict(how, result.khat))
+        settings["construction"] = "collapsed" if self.collapsed else "full"
+        settings["sampler_kwargs"] = {"method": how}  # update() refits with the same method
         return Fit(self, idata, settings, seconds)
 
     def _draws_memory_advice(self, draws: int, chains: int) -> str:
@@ -340,7 +364,9 @@ class Fit(FitVerbs, FitTools):
 
     """
 
-    def __init__(self, fh_model: Model, idata, settings: dict, seconds: float):
+    def __init__(
+        self, fh_model: Model, idata: xr.DataTree, settings: dict, seconds: float
+    ) -> None:
         self.fh_model = fh_model
         self.idata = idata
         self.settings = settings
@@ -348,7 +374,7 @@ class Fit(FitVerbs, FitTools):
         self._view = results.PosteriorView(idata, fh_model.bambi, fh_model.blocks)
 
     @property
-    def model(self):
+    def model(self) -> bambi.Model:
         """The :class:`bambi.Model` behind the fit."""
         return self.fh_model.bambi
 
@@ -404,6 +430,7 @@ class Fit(FitVerbs, FitTools):
             "family": self.model.family.name,
             "link": {k: v.name for k, v in self.model.family.link.items()},
             "nobs": self.nobs,
+            "data_name": self.fh_model.data.attrs.get("name"),  # pandas attrs, if named
             "levels": self._view.levels(),
             "settings": self.settings,
             "seconds": self.seconds,
@@ -419,7 +446,7 @@ class Fit(FitVerbs, FitTools):
         return self.summary()._repr_html_()
 
 
-def get_prior(formula: str, data, **options) -> pd.DataFrame:
+def get_prior(formula: str | BrmsFormula, data: Any, **options: Any) -> pd.DataFrame:
     """The prior slots of a model and their priors, like brms's ``get_prior``.
 
     Parameters
@@ -448,11 +475,13 @@ _SAMPLING_HINT = "it is a sampling option: pass it to .fit() (or use fh.fit())."
 
 def _check_model_options(options: Mapping[str, Any], where: str) -> None:
     allowed = MODEL_OPTIONS
-    sampling = ("sampler", "draws", "tune", "chains", "seed", "progressbar", "target_accept")
+    sampling = (
+        "sampler", "method", "draws", "tune", "chains", "seed", "progressbar", "target_accept"
+    )
     check.check_keywords(options, allowed, where, dict.fromkeys(sampling, _SAMPLING_HINT))
 
 
-def model(formula: str | BrmsFormula, data, **options) -> Model:
+def model(formula: str | BrmsFormula, data: Any, **options: Any) -> Model:
     """Build a multilevel model from an lme4/brms formula without sampling.
 
     Parameters
@@ -478,7 +507,7 @@ def model(formula: str | BrmsFormula, data, **options) -> Model:
 
 def fit(
     formula: str | BrmsFormula,
-    data,
+    data: Any,
     *,
     family: str = "gaussian",
     link: str | None = None,
@@ -487,13 +516,14 @@ def fit(
     noncentered: bool | str | Mapping[str, bool | str] = "auto",
     lkj_eta: float = 2.0,
     collapse: bool | str = "auto",
-    sampler: str = "pymc",
+    sampler: str = "auto",
+    method: str = "nuts",
     draws: int = 1000,
     tune: int = 1000,
     chains: int = 4,
     seed: int | None = None,
     progressbar: bool = True,
-    **sampler_kwargs,
+    **sampler_kwargs: Any,
 ) -> Fit:
     """Fit a Bayesian multilevel model written as an lme4/brms formula.
 
@@ -525,8 +555,15 @@ def fit(
         sampling (exact; the sampler sees only the hyperparameters) and draw them exactly
         afterwards. ``"auto"`` (default) wherever that is exact, ``False`` never, ``True``
         raises if the model does not allow it. The summary header says when it ran.
-    sampler : {"pymc", "nutpie", "numpyro", "blackjax"}
-        NUTS implementation.
+    sampler : {"auto", "pymc", "nutpie", "numpyro", "blackjax"}
+        NUTS implementation. ``"auto"`` (default): PyMC's sampler, or nutpie where it is
+        installed and one gradient is costly (rule and measurements in docs/performance.md).
+        The summary header names the one that ran.
+    method : {"nuts", "laplace", "pathfinder", "advi"}
+        ``"nuts"`` (default): MCMC. ``"laplace"`` / ``"pathfinder"`` (pymc-extras) and
+        ``"advi"`` (PyMC) are fast approximations: same :class:`Fit` and summary, whose header
+        names the method and whose diagnostics give the Pareto k-hat of the importance ratios
+        and say plainly when not to trust it (docs/performance.md).
     draws, tune, chains : int
         Draws kept per chain, warm-up draws per chain, number of chains.
     seed : int, optional
@@ -550,10 +587,11 @@ def fit(
 
     """
     # every sampling option checked before the model is built
+    check_method(method)
     key = check_sampler(sampler)
     check.sampling(draws, tune, chains, seed)
     check.progressbar(progressbar)
-    check.sampler_options(sampler_kwargs, key, "fh.fit()")
+    check.sampler_options(sampler_kwargs, "pymc" if key == "auto" else key, "fh.fit()")
     built = Model(
         formula,
         data,
@@ -567,6 +605,7 @@ def fit(
     )
     return built.fit(
         sampler=sampler,
+        method=method,
         draws=draws,
         tune=tune,
         chains=chains,
@@ -576,7 +615,7 @@ def fit(
     )
 
 
-def load(path) -> Fit:
+def load(path: str | os.PathLike[str]) -> Fit:
     """Read a fit written by :meth:`Fit.save`: a working :class:`Fit`, without sampling.
 
     The model is rebuilt from the stored formula, options and data; the posterior is read back.
@@ -594,7 +633,7 @@ def load(path) -> Fit:
 
     """
     from . import io
-    from .families import bf
+    from .formula import bf
 
     saved = io.read_fit(path)
     formula = bf(saved.formula, **dict(saved.dpars)) if saved.dpars else saved.formula

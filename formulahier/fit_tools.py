@@ -17,8 +17,9 @@ from . import comparison as _compare
 from . import io as _io
 from . import plots as _plots
 from . import predict as _predict
-from .errors import FormulaError, FormulahierError
-from .formula import _split_additive
+from . import teaching_plots as _teach
+from .errors import DataError, FormulaError, FormulahierError, OptionError
+from .formula.scan import split_additive
 
 __all__ = ["FitTools", "update_formula"]
 
@@ -59,7 +60,7 @@ def _norm(term: str) -> str:
 
 def _split_terms(rhs: str) -> list[tuple[str, str]]:
     """Split at top-level ``+``/``-`` into (sign, term), with the formula layer's scanner."""
-    return [(sign, piece) for sign, piece, _ in _split_additive(rhs, 0, rhs)]
+    return [(sign, piece) for sign, piece, _ in split_additive(rhs, 0, rhs)]
 
 
 class FitTools:
@@ -198,26 +199,140 @@ class FitTools:
         """Caterpillar plot of the group-level effects of ``factor`` (matplotlib Figure)."""
         return _plots.plot_forest(self.ranef(ci_prob), factor, effects)
 
-    def plot_shrinkage(self, factor: str | None = None, effects=None):
-        """Per-group raw (no-pooling) vs partial-pooling estimates, with the population mean.
-
-        ``effects`` defaults to the first two effects of the factor's first block (one effect
-        gives a dot plot, two a plane with arrows from raw to pooled). Returns a Figure.
-        """
+    def _factor(self, factor: str | None) -> str:
         blocks = self.fh_model.blocks
         if not blocks:
             raise FormulahierError("The model has no group-level effects.")
         factor = factor or blocks[0].block.factor
-        mine = [b for b in blocks if b.block.factor == factor]
-        if not mine:
-            raise FormulahierError(
+        if factor not in {b.block.factor for b in blocks}:
+            raise DataError(
                 f"No grouping factor '{factor}'; the model has "
                 f"{sorted({b.block.factor for b in blocks})}."
             )
-        effects = list(effects or mine[0].labels[:2])
-        return _plots.plot_shrinkage(
-            self.fh_model, self.coef()[factor], self.fixef(), factor, effects
-        )
+        return factor
+
+    def plot_shrinkage(self, factor: str | None = None, effects=None, scale: str | None = None):
+        """Per-group no-pooling vs partial-pooling estimates, with the population level.
+
+        Parameters
+        ----------
+        factor : str, optional
+            The grouping factor (default: the first).
+        effects : list of str, optional
+            ``scale="coef"`` only: one or two effects of the factor (default: the first two
+            of its first block). One effect gives a dot plot, two a plane with arrows from
+            the per-group least-squares fit to the model's estimate.
+        scale : {"coef", "response", "link"}, optional
+            ``"coef"``: coefficients (gaussian, identity link). ``"response"``: every family:
+            the level's observed mean response (a proportion for binomial) against the
+            model's fitted mean of its rows, with the population-level value of those rows.
+            ``"link"``: the same through the link function (logit for binomial). Default:
+            ``"coef"`` for a gaussian identity model whose response is a column, else
+            ``"response"``.
+
+        Returns
+        -------
+        matplotlib.figure.Figure
+
+        """
+        factor = self._factor(factor)
+        if scale is None:
+            from .backend import link_function
+
+            identity = self.model.family.name == "gaussian"
+            identity = identity and link_function(self.model)[0] == "identity"
+            simple = self.spec.response in self.fh_model.data.columns
+            scale = "coef" if identity and simple else "response"
+        if scale == "coef":
+            mine = [b for b in self.fh_model.blocks if b.block.factor == factor]
+            effects = list(effects or mine[0].labels[:2])
+            return _plots.plot_shrinkage(
+                self.fh_model, self.coef()[factor], self.fixef(), factor, effects
+            )
+        if effects is not None:
+            raise OptionError("effects= goes with scale='coef'; group means have one value.")
+        means, label, _ = _teach.group_means(self, factor, scale)
+        return _teach.plot_shrinkage_means(means, factor, scale, label)
+
+    def plot_shrinkage_size(self, factor: str | None = None, scale: str = "response"):
+        """Distance of each group mean from the population level against group size.
+
+        Observed (no pooling) and fitted (partial pooling) group means, as differences from
+        the level's population-level value, at the level's number of rows (trials for a
+        binomial response): small groups are pulled in most. Any family; ``scale`` as in
+        :meth:`plot_shrinkage` (``"response"`` or ``"link"``). Returns a Figure.
+        """
+        factor = self._factor(factor)
+        means, label, size_name = _teach.group_means(self, factor, scale)
+        return _teach.plot_shrinkage_size(means, factor, scale, label, size_name)
+
+    def _diverging(self):
+        if "sample_stats" in self.idata.children and "diverging" in self.idata["sample_stats"]:
+            return self.idata["sample_stats"]["diverging"].reset_coords(drop=True)
+        return None
+
+    def plot_pairs(self, var_names=None):
+        """Pair plot of the parameters under brms's names, divergences in red (brms ``pairs``).
+
+        ``var_names``: brms names (``["b_Days", "sd_Subject__Days"]``); default the first six
+        of ``b_``, ``sd_``, ``cor_`` and family parameters. Returns a Figure.
+        """
+        from .brms_names import scalar_draws
+
+        names = [var_names] if isinstance(var_names, str) else var_names
+        return _teach.plot_pairs(scalar_draws(self._view), self._diverging(), names)
+
+    def plot_funnel(self, factor: str | None = None, effect: str = "Intercept", levels: int = 4):
+        """The funnel: ``log(sd)`` of a group effect against that effect in a few levels.
+
+        The ``levels`` levels with the fewest rows are shown (their effects depend most on
+        the sd); divergent transitions are marked in red. Returns a Figure.
+        """
+        from .brms_names import _sd_cor_name, brms_label
+
+        factor = self._factor(factor)
+        sds = self._view.group_draws(factor)
+        if f"sd({effect})" not in sds:
+            choices = [k[3:-1] for k in sds if k.startswith("sd(")]
+            raise DataError(f"No group-level effect '{effect}' on '{factor}'; choose {choices}.")
+        name = f"log({_sd_cor_name(f'sd({effect})', factor)})"
+        focus = (name, np.log(sds[f"sd({effect})"]).reset_coords(drop=True))
+        u = next(u for label, u, _ in self._view._effect_draws(factor) if label == effect)
+        info = next(b for b in self.fh_model.blocks if b.block.factor == factor)
+        sizes = np.bincount(info.data.codes, minlength=len(info.data.groups))
+        level_dim = next(d for d in u.dims if d.endswith("__factor_dim"))
+        chosen = np.argsort(sizes, kind="stable")[: max(1, levels)]
+        effects = {
+            f"r_{factor}[{u[level_dim].values[j]},{brms_label(effect)}]": u.isel(
+                {level_dim: int(j)}
+            ).reset_coords(drop=True)
+            for j in chosen
+        }
+        return _teach.plot_funnel(focus, effects, self._diverging())
+
+    def plot_correlations(self, factor: str | None = None, ci_prob: float = 0.95):
+        """Posterior of every group-level correlation, over its LKJ prior, per block.
+
+        ``factor``: only that factor's blocks (default: all). Each panel shows the posterior
+        histogram, the prior's marginal density and the equal-tailed interval. Returns a Figure.
+        """
+        from .brms_names import _sd_cor_name
+        from .results import _check_prob
+
+        ci_prob = _check_prob(ci_prob)
+        factors = [self._factor(factor)] if factor else self._view.factors()
+        blocks = []
+        for info in self.fh_model.blocks:
+            if info.corr is None or info.block.factor not in factors:
+                continue
+            draws = {
+                _sd_cor_name(k, info.block.factor): v
+                for k, v in self._view.group_draws(info.block.factor).items()
+                if k.startswith("cor(") and set(k[4:-1].split(",")) <= set(info.labels)
+            }
+            eta = self.spec.eta_for(info.block.factor)
+            blocks.append((info.block.factor, draws, eta, info.size))
+        return _teach.plot_correlations(blocks, ci_prob)
 
     # -- saving and refitting ------------------------------------------------------------------
     def save(self, path) -> Path:

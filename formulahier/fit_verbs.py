@@ -8,11 +8,14 @@ relies only on the attributes of ``Fit`` (``fh_model``, ``idata``, ``model``, ``
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 
 from . import brms_names as _names
 from . import effects as _effects
+from . import marginal as _marginal
 from . import verbs as _verbs
 from .data import to_pandas
 
@@ -224,7 +227,10 @@ class FitVerbs:
 
             model = self.fh_model.pymc_model
             names = [v for v in self._view.posterior.data_vars if v in self._population_vars()]
-            with model:  # only the population effects: no draws x rows response array
+            with model, warnings.catch_warnings():  # population effects only: no draws x rows
+                # the Potential is the collapsed likelihood: leaving it out is what a prior
+                # draw means (population effects have plain Bambi priors, no Potential)
+                warnings.filterwarnings("ignore", "The effect of Potentials", UserWarning)
                 drawn = pm.sample_prior_predictive(draws=n, var_names=names, random_seed=seed)
             prior = drawn["prior"].to_dataset()
             tree = xr.DataTree.from_dict({"posterior": prior})
@@ -280,3 +286,32 @@ class FitVerbs:
     def plot_conditional_effects(self, effects=None, **kwargs):
         """The figure of :meth:`conditional_effects` (same arguments): a matplotlib Figure."""
         return self.conditional_effects(effects, **kwargs).figure
+
+    # -- marginaleffects-style, through Bambi's interpret (population level) ----------------
+    def comparisons(
+        self, contrast, conditional=None, average_by=None, comparison="diff", ci_prob: float = 0.95
+    ) -> pd.DataFrame:
+        """Contrasts of the expected response, population level (Bambi ``interpret``).
+
+        As marginaleffects' ``comparisons`` / ``avg_comparisons`` with brms's
+        ``re_formula = NA``: ``fit.comparisons({"Days": [0, 5]})``,
+        ``fit.comparisons("period")``. See :func:`formulahier.marginal.comparisons`.
+        """
+        return _marginal.comparisons(self, contrast, conditional, average_by, comparison, ci_prob)
+
+    def slopes(
+        self, wrt, conditional=None, average_by=None, slope="dydx", ci_prob: float = 0.95
+    ) -> pd.DataFrame:
+        """Slopes of the expected response, population level (marginaleffects ``slopes``).
+
+        ``fit.slopes("Days")``; on the response scale, so a logit model's slope varies with
+        the predictors. See :func:`formulahier.marginal.slopes`.
+        """
+        return _marginal.slopes(self, wrt, conditional, average_by, slope, ci_prob)
+
+    def predictions(self, conditional=None, average_by=None, ci_prob: float = 0.95):
+        """Expected response on a grid, population level (marginaleffects ``predictions``).
+
+        ``fit.predictions({"Days": [0, 9]})``. See :func:`formulahier.marginal.predictions`.
+        """
+        return _marginal.predictions(self, conditional, average_by, ci_prob)

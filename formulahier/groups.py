@@ -125,7 +125,8 @@ class BlockData:
 
 def factor_labels(frame: pd.DataFrame, factor: str) -> np.ndarray:
     """Labels of ``factor`` (``"a"`` or ``"a:b"``) per row, spelled as the level labels."""
-    out = None
+    out: np.ndarray = np.empty(0, dtype=object)
+    first = True
     for col in factor.split(":"):
         series = frame[col]
         if isinstance(series.dtype, pd.CategoricalDtype):
@@ -133,7 +134,8 @@ def factor_labels(frame: pd.DataFrame, factor: str) -> np.ndarray:
         if pd.api.types.is_float_dtype(series.dtype) and np.all(np.mod(series, 1) == 0):
             series = series.astype("int64")  # 308.0 in newdata is the level 308
         text = series.astype(str).to_numpy(dtype=object)
-        out = text if out is None else out + ":" + text
+        out = text if first else out + ":" + text
+        first = False
     return out
 
 
@@ -156,15 +158,15 @@ def factor_codes(frame: pd.DataFrame, factor: str) -> tuple[np.ndarray, tuple[st
     for cat in cats:
         combined = combined * len(cat.categories) + np.asarray(cat.codes, dtype=np.int64)
     observed, codes = np.unique(combined, return_inverse=True)
-    labels = []
+    names: list[str] = []
     for value in observed:
         pieces = []
         for cat in reversed(cats):
             n = len(cat.categories)
             pieces.append(str(_plain(cat.categories)[int(value % n)]))
             value //= n
-        labels.append(":".join(reversed(pieces)))
-    return codes.astype(np.int32), tuple(labels)
+        names.append(":".join(reversed(pieces)))
+    return codes.astype(np.int32), tuple(names)
 
 
 def _plain(categories: pd.Index) -> list:

@@ -27,6 +27,7 @@ from scipy.special import logsumexp
 from . import validate as check
 from .errors import DataError, OptionError, SamplerError
 from .many import quiet_pymc, run_jobs
+from .spec import MODEL_OPTIONS
 
 __all__ = ["heldout_log_likelihood", "kfold", "kfold_split"]
 
@@ -98,15 +99,17 @@ def heldout_log_likelihood(fit, newdata, seed: int | None = None) -> np.ndarray:
 
 
 def _fit_fold(job: dict) -> dict:
-    """Refit without one fold; the held-out rows' elpd (public API only)."""
+    """Refit without one fold (``Model(...).fit(...)``); the held-out rows' elpd."""
     import warnings
 
-    import formulahier as fh
-
     start = time.perf_counter()
+    options = dict(job["options"])
+    model_options = {k: options.pop(k) for k in list(options) if k in MODEL_OPTIONS}
     with warnings.catch_warnings(), quiet_pymc():
         warnings.simplefilter("ignore")
-        fitted = fh.fit(job["formula"], job["train"], progressbar=False, **job["options"])
+        # the fit's own Model class (as fit.update() does): this module never imports fit.py
+        built = job["model_class"](job["formula"], job["train"], **model_options)
+        fitted = built.fit(progressbar=False, **options)
         ll = heldout_log_likelihood(fitted, job["test"], seed=job["options"].get("seed"))
     elpd_i = logsumexp(ll, axis=0) - np.log(ll.shape[0])
     return {"elpd_i": elpd_i, "seconds": time.perf_counter() - start}
@@ -165,7 +168,8 @@ def kfold(fit, K: int = 10, *, folds=None, group: str | None = None, seed: int |
         if job_options.get("seed") is not None:
             job_options["seed"] = int(job_options["seed"]) + k
         jobs.append({"formula": _formula(fit), "train": _drop_unused(data[~held]),
-                     "test": data[held], "options": job_options})  # fmt: skip
+                     "test": data[held], "options": job_options,
+                     "model_class": type(fit.fh_model)})  # fmt: skip
     results = run_jobs(_fit_fold, jobs, client=client, chains=chains, workers=workers,
                        progress=progressbar, label=f"kfold ({n_folds} fits)")  # fmt: skip
     failed = [r for r in results if not r.ok]
@@ -189,7 +193,7 @@ def kfold(fit, K: int = 10, *, folds=None, group: str | None = None, seed: int |
 
 
 def _formula(fit):
-    from .families import bf
+    from .formula import bf
 
     dpars = fit.spec.dpars
     return bf(fit.spec.formula, **dict(dpars)) if dpars else fit.spec.formula

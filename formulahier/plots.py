@@ -15,6 +15,8 @@ from .errors import DataError, FormulahierError
 
 __all__ = ["plot_forest", "plot_ppc", "plot_shrinkage", "plot_trace", "raw_group_estimates"]
 
+MANY_LEVELS = 60  # above this many levels, dot plots drop their level labels
+
 
 def plot_trace(idata, var_names=None, draws=None, **kwargs):
     """Trace and marginal density per parameter (``arviz.plot_trace_dist``).
@@ -111,7 +113,8 @@ def plot_forest(tables: dict[str, pd.DataFrame], factor: str | None = None, effe
         raise DataError(f"No grouping factor '{factor}'; the model has {list(tables)}.")
     table = tables[factor]
     effects = list(effects or dict.fromkeys(table.columns.get_level_values(0)))
-    height = max(2.5, 0.18 * len(table) + 1)
+    many = len(table) > MANY_LEVELS  # thousands of levels: no labels, a figure that fits
+    height = min(10.0, max(2.5, 0.18 * len(table) + 1))
     fig, axes = plt.subplots(1, len(effects), figsize=(3.5 * len(effects), height), squeeze=False)
     for ax, effect in zip(axes[0], effects, strict=True):
         sub = table[effect].sort_values("estimate")
@@ -125,7 +128,11 @@ def plot_forest(tables: dict[str, pd.DataFrame], factor: str | None = None, effe
             lw=1,
         )
         ax.axvline(0, color="grey", lw=0.8, ls="--")
-        ax.set_yticks(pos, [str(i) for i in sub.index], fontsize=7)
+        if many:
+            ax.set_yticks([])
+            ax.set_ylabel(f"{len(sub)} levels, sorted")
+        else:
+            ax.set_yticks(pos, [str(i) for i in sub.index], fontsize=7)
         ax.set_title(f"{effect} | {factor}")
     fig.tight_layout()
     return fig
@@ -189,7 +196,7 @@ def plot_shrinkage(fh_model, coef_table: pd.DataFrame, fixef: pd.DataFrame, fact
     pop = [fixef.loc[e, "estimate"] if e in fixef.index else 0.0 for e in effects]
     if len(effects) == 1:
         e = effects[0]
-        fig, ax = plt.subplots(figsize=(6, max(2.5, 0.2 * len(raw) + 1)))
+        fig, ax = plt.subplots(figsize=(6, min(10.0, max(2.5, 0.2 * len(raw) + 1))))
         order = raw[e].sort_values().index
         pos = np.arange(len(order))
         for p, lv in zip(pos, order, strict=True):
@@ -197,7 +204,11 @@ def plot_shrinkage(fh_model, coef_table: pd.DataFrame, fixef: pd.DataFrame, fact
         ax.scatter(raw.loc[order, e], pos, label="no pooling (per-group fit)", color="C1", s=14)
         ax.scatter(pooled.loc[order, e], pos, label="partial pooling (model)", color="C0", s=14)
         ax.axvline(pop[0], color="k", ls="--", lw=1, label="population mean")
-        ax.set_yticks(pos, list(order), fontsize=7)
+        if len(order) > MANY_LEVELS:
+            ax.set_yticks([])
+            ax.set_ylabel(f"{len(order)} levels, sorted")
+        else:
+            ax.set_yticks(pos, list(order), fontsize=7)
         ax.set_xlabel(e)
     else:
         a, b = effects[:2]

@@ -23,7 +23,7 @@ from .backend import (
     stacked_draws,
 )
 from .data import to_pandas
-from .errors import DataError, FormulaError, FormulahierError, OptionError
+from .errors import DataError, FormulaError, OptionError
 from .groups import factor_labels as level_labels
 
 __all__ = ["KINDS", "level_labels", "new_level_effects", "predict"]
@@ -48,6 +48,7 @@ def _block_draws(posterior: xr.Dataset, info, bmodel) -> tuple[np.ndarray, list[
         if levels is None:
             levels = [str(v) for v in var.coords[dim].values]
         cols.append(draws if column.index is None else draws[..., column.index])
+    assert levels is not None  # a block has at least one column
     return np.stack(cols, axis=-1), levels
 
 
@@ -149,13 +150,13 @@ def _var_names(fh_model, blocks=None) -> set[str]:
 def _check_supported(bmodel, kind: str) -> None:
     family = bmodel.family
     if hasattr(family, "transform_linear_predictor") or hasattr(family, "transform_mean"):
-        raise FormulahierError(
+        raise FormulaError(
             f"fit.predict does not support the '{family.name}' family yet; use Bambi's "
             "fit.model.predict(fit.idata, data=...) (existing levels only)."
         )
     extra = [n for n in bmodel.conditional_parameters if n != family.likelihood.parent]
     if extra:
-        raise FormulahierError(
+        raise FormulaError(
             f"fit.predict does not support models with predictors on {extra}; use "
             "fit.model.predict(fit.idata, data=...)."
         )

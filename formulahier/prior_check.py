@@ -9,9 +9,11 @@ import bambi as bmb
 import numpy as np
 import pandas as pd
 
-from .priors import Resolved, _num, _slots
+from .priors import TO_BRMS, Resolved, slots
+from .priors import fmt_number as _num
 
 __all__ = [
+    "PriorTable",
     "brms_text",
     "plot_prior_predictive",
     "prior_predictive",
@@ -19,30 +21,11 @@ __all__ = [
     "pymc_text",
 ]
 
-_TO_BRMS = {
-    "Normal": ("normal", ("mu", "sigma")),
-    "StudentT": ("student_t", ("nu", "mu", "sigma")),
-    "Cauchy": ("cauchy", ("alpha", "beta")),
-    "Laplace": ("double_exponential", ("mu", "b")),
-    "Logistic": ("logistic", ("mu", "s")),
-    "Exponential": ("exponential", ("lam",)),
-    "Gamma": ("gamma", ("alpha", "beta")),
-    "InverseGamma": ("inv_gamma", ("alpha", "beta")),
-    "LogNormal": ("lognormal", ("mu", "sigma")),
-    "Weibull": ("weibull", ("alpha", "beta")),
-    "Beta": ("beta", ("alpha", "beta")),
-    "Uniform": ("uniform", ("lower", "upper")),
-    "HalfNormal": ("normal", (0, "sigma")),
-    "HalfStudentT": ("student_t", ("nu", 0, "sigma")),
-    "HalfCauchy": ("cauchy", (0, "beta")),
-}
-
-
 def brms_text(value: Any) -> str:
     """A Bambi prior (or a constant) in brms/Stan spelling, PyMC's when brms has no name."""
     if not isinstance(value, bmb.Prior):
         return f"constant({_num(value)})" if value is not None else ""
-    known = _TO_BRMS.get(value.name)
+    known = TO_BRMS.get(value.name)
     if known is None or value.dist is not None or not set(value.args) <= set(known[1]):
         return pymc_text(value)
     name, params = known
@@ -109,7 +92,7 @@ def prior_table(bambi_model, lkj_eta: float, lkj_eta_groups: Mapping[str, float]
         rows.append([resolved.given.get(key, ""), cls, "", group, src, "", ""])
 
     lkj_user = lkj_eta != 2.0
-    for slot in _slots(bambi_model):
+    for slot in slots(bambi_model, bambi_model.fh_blocks):
         key = (slot.cls, slot.coef, slot.group)
         if slot.cls == "b" and not any(r[1] == "b" for r in rows):
             head("b")
@@ -122,10 +105,7 @@ def prior_table(bambi_model, lkj_eta: float, lkj_eta_groups: Mapping[str, float]
             key0 = ("cor", "", "")
             src = source(key0) if key0 in resolved.sources else ("user" if lkj_user else "default")
             rows.append([f"lkj({_num(lkj_eta)})", "cor", "", "", src, "", ""])
-        if slot.cls == "sd":
-            value = bambi_model.fh_terms[slot.target].prior
-            value = value.args.get("sigma") if isinstance(value, bmb.Prior) else value
-        elif slot.cls == "cor":
+        if slot.cls == "cor":
             eta = lkj_eta_groups.get(slot.group, lkj_eta)
             src = source(key)
             if src == "default" and lkj_user:
@@ -133,14 +113,36 @@ def prior_table(bambi_model, lkj_eta: float, lkj_eta_groups: Mapping[str, float]
             rows.append([f"lkj({_num(eta)})", "cor", "", slot.group, src,
                          f"LKJCorr(eta={_num(eta)})", slot.parameter])  # fmt: skip
             continue
-        elif slot.cls in ("Intercept", "b"):
-            value = comp.terms[slot.target].prior
-        else:
-            value = bambi_model.parameters[slot.target].prior
+        value = _slot_prior(bambi_model, comp, slot)
         rows.append([brms_text(value), slot.cls, slot.coef, slot.group,
                      source(key, slot.target), pymc_text(value), slot.parameter])  # fmt: skip
     columns = ["prior", "class", "coef", "group", "source", "pymc", "parameter"]
-    return pd.DataFrame(rows, columns=columns)
+    return PriorTable(rows, columns=columns)
+
+
+class PriorTable(pd.DataFrame):
+    """A DataFrame that prints whole, every row and column, as brms prints its prior tables.
+
+    pandas cuts wide frames to the terminal (``...`` in place of columns); a prior table is
+    read whole, so ``repr`` is :meth:`pandas.DataFrame.to_string`.
+    """
+
+    @property
+    def _constructor(self):
+        return PriorTable
+
+    def __repr__(self) -> str:
+        return self.to_string()
+
+
+def _slot_prior(bambi_model: Any, comp: Any, slot: Any) -> Any:
+    """The prior a slot other than ``cor`` has now (for ``sd``: the group sd's hyperprior)."""
+    if slot.cls == "sd":
+        value = bambi_model.fh_terms[slot.target].prior
+        return value.args.get("sigma") if isinstance(value, bmb.Prior) else value
+    if slot.cls in ("Intercept", "b"):
+        return comp.terms[slot.target].prior
+    return bambi_model.parameters[slot.target].prior
 
 
 # --------------------------------------------------------------------------- prior predictive

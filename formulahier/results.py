@@ -17,6 +17,7 @@ import pandas as pd
 import xarray as xr
 
 from .backend import aliased_name, population_names
+from .brms_names import brms_links
 
 __all__ = ["PosteriorView", "Summary"]
 
@@ -268,7 +269,11 @@ class Summary:
         population = _table(view.population_draws(), ci_prob)
         group = {f: view.group_table(f, ci_prob) for f in view.factors()}
         family = _table(view.family_draws(), ci_prob)
+        header = {**header, "links": brms_links(view.bmb_model)}  # brms's Links: line
         summary = cls(header, population, group, family, ci_prob)
+        if header["settings"].get("method", "nuts") != "nuts":  # MCMC diagnostics do not apply
+            summary.diagnostics = [header["settings"]["verdict"]]
+            return summary
         summary.diagnostics = _diagnose(
             summary,
             view.idata,
@@ -287,15 +292,20 @@ class Summary:
     def _head_lines(self) -> list[str]:
         h = self.header
         s = h["settings"]
-        links = ", ".join(f"{k} = {v}" for k, v in h["link"].items())
+        links = h.get("links") or "; ".join(f"{k} = {v}" for k, v in h["link"].items())
+        name, n = h.get("data_name"), h["nobs"]
+        data = f"{name} (Number of observations: {n})" if name else f"{n} observations"
         return [
             f" Family: {h['family']}",
             f"  Links: {links}",
             f"Formula: {h['formula']}",
             *(f"         {text}" for text in h.get("dpars", [])),
-            f"   Data: {h['nobs']} observations",
+            f"   Data: {data}",
             f"  Draws: {s['chains']} chains x {s['draws']} draws (warm-up {s['tune']}); "
-            f"sampler {s['sampler']}, {h['seconds']:.1f} s",
+            f"sampler {s['sampler']}, {h['seconds']:.1f} s"
+            if s.get("method", "nuts") == "nuts"
+            else f"  Draws: {s['chains'] * s['draws']} independent draws; method {s['method']} "
+            f"(approximate), {h['seconds']:.1f} s",
             *(
                 ["  Group: effects integrated out while sampling, drawn exactly afterwards "
                  "(collapsed gaussian)"]
@@ -322,10 +332,13 @@ class Summary:
 
     def _repr_html_(self) -> str:
         parts = ["<pre>" + html.escape("\n".join(self._head_lines())) + "</pre>"]
+        levels = self.header.get("levels", {})
         for title, table in self.tables().items():
             if len(table):
+                if title[1:] in levels and title.startswith("~"):
+                    title = f"{title} (Number of levels: {levels[title[1:]]})"
                 parts.append(f"<h4>{html.escape(title)}</h4>")
-                parts.append(_rename(table, self.ci_prob).to_html(float_format=_float_fmt(table)))
+                parts.append(_shown(table, self.ci_prob).to_html())
         items = "".join(f"<li>{html.escape(d)}</li>" for d in self.diagnostics)
         parts.append(f"<h4>Diagnostics</h4><ul>{items}</ul>")
         return "\n".join(parts)
@@ -344,13 +357,14 @@ def _decimals(table: pd.DataFrame) -> int:
     return int(min(max(1 - math.floor(math.log10(errs.min())), 2), 6))
 
 
-def _float_fmt(table: pd.DataFrame):
-    return f"{{:.{_decimals(table)}f}}".format
-
-
 def _format(table: pd.DataFrame, ci_prob: float) -> str:
     if table.empty:
         return "  (none)"
+    return _shown(table, ci_prob).to_string()
+
+
+def _shown(table: pd.DataFrame, ci_prob: float) -> pd.DataFrame:
+    """The table as printed: estimates to a common precision, r_hat 2 decimals, integer ESS."""
     dec = _decimals(table)
     shown = pd.DataFrame(index=table.index)
     for col in table.columns:
@@ -361,7 +375,7 @@ def _format(table: pd.DataFrame, ci_prob: float) -> str:
             shown[col] = values.map(lambda v: "NA" if pd.isna(v) else f"{int(v)}")
         else:
             shown[col] = values.map(lambda v, d=dec: f"{v:.{d}f}")
-    return _rename(shown, ci_prob).to_string()
+    return _rename(shown, ci_prob)
 
 
 def _diagnose(summary: Summary, idata, chains: int, collapsed: bool = False) -> list[str]:

@@ -21,7 +21,8 @@ import re
 import warnings
 
 from .errors import FormulaError
-from .formula import _scan, parse_formula
+from .formula import parse_formula
+from .formula.scan import scan
 
 __all__ = ["ALLOWED_CALLS", "check_formula_safe"]
 
@@ -58,12 +59,12 @@ def _refuse(problem: str, formula: str, pos: int | None):
     raise FormulaError(f"{problem} {ALLOWED}", formula, pos)
 
 
-def _normalise(text: str) -> str:
-    """The formula as a Python expression of the same length (offsets stay valid)."""
+def _mask_backticks(text: str) -> str:
+    """Backtick-quoted names as identifiers of the same length (``Qqq...``); quotes skipped."""
     chars = list(text)
     i = 0
     while i < len(text):
-        if text[i] in "'\"":  # skip a quoted string (checked later); an unclosed one: _scan
+        if text[i] in "'\"":  # skip a quoted string (checked later); an unclosed one: scan
             end = text.find(text[i], i + 1)
             i = len(text) if end < 0 else end + 1
             continue
@@ -83,9 +84,14 @@ def _normalise(text: str) -> str:
             i = end + 1
             continue
         i += 1
-    masked = "".join(chars)
+    return "".join(chars)
+
+
+def _normalise(text: str) -> str:
+    """The formula as a Python expression of the same length (offsets stay valid)."""
+    masked = _mask_backticks(text)
     outside = [False] * len(masked)
-    for i, ch, _ in _scan(masked, 0, text):  # parentheses and quotes, with a caret
+    for i, ch, _ in scan(masked, 0, text):  # parentheses and quotes, with a caret
         outside[i] = True
         if not (ch.isalnum() or ch == "_" or ch in _OK_CHARS):
             _refuse(f"The character {ch!r} is not allowed here.", text, i)
@@ -153,9 +159,9 @@ def check_formula_safe(text: str) -> None:
     _Checker(text, norm).run(tree.body)
 
 
-def _char_pos(norm: str, byte_offset: int) -> int:
+def _char_pos(norm: str, byte_offset: int | None) -> int:
     """Character offset in the text of a UTF-8 byte offset in ``"(" + text + ")"`` (ast's)."""
-    done = norm.encode("utf-8")[: max(byte_offset, 0)].decode("utf-8", errors="ignore")
+    done = norm.encode("utf-8")[: max(byte_offset or 0, 0)].decode("utf-8", errors="ignore")
     return max(len(done) - 1, 0)
 
 
@@ -190,30 +196,8 @@ class _Checker:
                         text, self.pos(node))  # fmt: skip
             return []
         if isinstance(node, ast.Constant):
-            value = node.value
-            if isinstance(value, bool) or value is None:
-                if where == "keyword":
-                    return []
-                _refuse(f"{value} is allowed only as a keyword argument's value.", text,
-                        self.pos(node))  # fmt: skip
-            if isinstance(value, (int, float)):
-                return []
-            if isinstance(value, str) and where in ("string", "string-keyword"):
-                raw = self.raw(node)
-                if (
-                    len(raw) >= 2
-                    and raw[0] in "'\""
-                    and raw[-1] == raw[0]
-                    and raw[1:-1] == value
-                    and _STRING_TEXT.fullmatch(value)
-                ):
-                    return []
-                _refuse("A level in quotes may hold letters, digits, spaces and _ . + - / only.",
-                        text, self.pos(node))  # fmt: skip
-            if isinstance(value, str):
-                _refuse("Text in quotes is only allowed as a level inside C(), as in "
-                        "C(g, levels=['b', 'a']).", text, self.pos(node))  # fmt: skip
-            _refuse(f"The constant {self.raw(node)!r} is not allowed.", text, self.pos(node))
+            self.constant(node, where)
+            return []
         inner = "string" if where.startswith("string") else "arg"
         if isinstance(node, ast.BinOp):
             if not isinstance(node.op, _OPERATORS):
@@ -248,6 +232,33 @@ class _Checker:
         }.get(type(node), "This expression")  # fmt: skip
         _refuse(f"{kind} is not allowed in a formula.", text, self.pos(node))
         return []  # pragma: no cover - _refuse raises
+
+    def constant(self, node: ast.Constant, where: str) -> None:
+        """Numbers; True/False/None as keyword values; levels in quotes inside ``C()`` only."""
+        text, value = self.text, node.value
+        if isinstance(value, bool) or value is None:
+            if where == "keyword":
+                return
+            _refuse(f"{value} is allowed only as a keyword argument's value.", text,
+                    self.pos(node))  # fmt: skip
+        if isinstance(value, (int, float)):
+            return
+        if isinstance(value, str) and where in ("string", "string-keyword"):
+            raw = self.raw(node)
+            if (
+                len(raw) >= 2
+                and raw[0] in "'\""
+                and raw[-1] == raw[0]
+                and raw[1:-1] == value
+                and _STRING_TEXT.fullmatch(value)
+            ):
+                return
+            _refuse("A level in quotes may hold letters, digits, spaces and _ . + - / only.",
+                    text, self.pos(node))  # fmt: skip
+        if isinstance(value, str):
+            _refuse("Text in quotes is only allowed as a level inside C(), as in "
+                    "C(g, levels=['b', 'a']).", text, self.pos(node))  # fmt: skip
+        _refuse(f"The constant {self.raw(node)!r} is not allowed.", text, self.pos(node))
 
     def call(self, node: ast.Call):
         text, func = self.text, node.func

@@ -34,6 +34,7 @@ from scipy import stats
 
 from . import validate as check
 from .errors import OptionError, SamplerError
+from .fit import model as build_model
 from .many import check_client, dask_workers, local_workers, quiet_pymc, run_jobs
 from .spec import MODEL_OPTIONS
 
@@ -54,15 +55,13 @@ def _scalar_params(fh_model, dataset) -> dict[str, np.ndarray]:
 
 def _build(job: Mapping) -> tuple:
     """The fit model of a job, built and compiled once per process (cached by ``job["key"]``)."""
-    import formulahier as fh
-
     cached = _COMPILED.get(job["key"])
     if cached is not None:
         return cached, 0.0, 0
     start = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        model = fh.model(job["formula"], job["data"], **job["model_options"])
+        model = build_model(job["formula"], job["data"], **job["model_options"])
         pymc_model = model.pymc_model
         compiled = None
         if job["sampler"] == "nutpie":
@@ -310,8 +309,6 @@ def sbc(formula, data, n_sims: int = 100, *, family: str = "gaussian",
         ``.ranks``, ``.test()``, ``.plot()``, ``.compilations``.
 
     """
-    import formulahier as fh
-
     n_sims = check.positive_int(n_sims, "n_sims")
     thin = check.positive_int(thin, "thin")
     check.sampling(draws, tune, chains, seed)
@@ -326,7 +323,7 @@ def sbc(formula, data, n_sims: int = 100, *, family: str = "gaussian",
     check.sampler_options(sampler_options, sampler, "fh.sbc()")  # names and values
     sampler_options.setdefault("target_accept", 0.9)  # as fh.fit
     model_options.update(family=family, priors=priors)
-    sim_model = fh.model(formula, data, **model_options)
+    sim_model = build_model(formula, data, **model_options)
     base = np.random.SeedSequence(seed)
     prior_seed = int(base.generate_state(1)[0] % (2**31 - 1))
     fit_seeds = np.random.default_rng(base.spawn(1)[0]).integers(0, 2**31 - 1, n_sims)

@@ -15,6 +15,7 @@ from typing import Any
 import pandas as pd
 
 from .errors import DataError, OptionError
+from .fit import Fit, fit, model
 from .many import quiet_pymc, run_jobs
 from .spec import MODEL_OPTIONS
 
@@ -23,11 +24,9 @@ __all__ = ["FitCollection", "fit_many"]
 
 def _fit_segment(job: dict) -> dict:
     """Fit one segment (public API only); return what rebuilds the fit: draws and settings."""
-    import formulahier as fh
-
     with warnings.catch_warnings(), quiet_pymc():
         warnings.simplefilter("ignore")
-        fitted = fh.fit(job["formula"], job["data"], progressbar=False, **job["options"])
+        fitted = fit(job["formula"], job["data"], progressbar=False, **job["options"])
     return {"idata": fitted.idata, "settings": fitted.settings, "seconds": fitted.seconds}
 
 
@@ -95,8 +94,6 @@ def fit_many(formula, data, by: str, *, client=None, workers: int | None = None,
     FitCollection
 
     """
-    import formulahier as fh
-
     frame = data if isinstance(data, pd.DataFrame) else pd.DataFrame(data)
     if not isinstance(by, str) or by not in frame.columns:
         raise DataError(f"by={by!r} is not a column of the data; columns: {list(frame.columns)}.")
@@ -122,8 +119,8 @@ def fit_many(formula, data, by: str, *, client=None, workers: int | None = None,
             continue
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            model = fh.model(formula, job["data"], **model_options)
+            built = model(formula, job["data"], **model_options)
         out = res.value
-        fits[segment] = fh.Fit(model, out["idata"], out["settings"], out["seconds"])
+        fits[segment] = Fit(built, out["idata"], out["settings"], out["seconds"])
     return FitCollection(by, fits, failed)
 

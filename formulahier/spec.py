@@ -140,6 +140,20 @@ class ModelSpec:
         """The formula Bambi is given: the response and the population-level terms."""
         return f"{self.response} ~ {self.population}"
 
+    def variables(self) -> frozenset[str]:
+        """The columns the model reads (formulae's ``var_names``, formulaic's required variables).
+
+        The main formula's and those of the distributional formulas, whose response is a
+        parameter, not a column. Raises whatever formulae raises on a formula it cannot read
+        (callers translate it).
+        """
+        import formulae as fm  # the formula parser Bambi uses; imported when asked
+
+        needed = set(fm.model_description(self.bambi_formula).var_names)
+        for name, text in self.dpars:
+            needed |= set(fm.model_description(text).var_names) - {name}
+        return frozenset(needed - {""})
+
     def blocks_of(self, factor: str) -> tuple[GroupBlock, ...]:
         """Blocks whose grouping factor is ``factor``."""
         return tuple(b for b in self.blocks if b.factor == factor)

@@ -21,6 +21,7 @@ import xarray as xr
 
 from . import predict as _predict
 from .errors import DataError, FormulaError
+from .validate import probability
 
 __all__ = [
     "bayes_r2",
@@ -35,9 +36,7 @@ __all__ = [
 
 
 def _check_prob(ci_prob: float) -> float:
-    if isinstance(ci_prob, bool) or not isinstance(ci_prob, (int, float)) or not 0 < ci_prob < 1:
-        raise DataError(f"ci_prob must be between 0 and 1 (e.g. 0.95), got {ci_prob!r}.")
-    return float(ci_prob)
+    return probability(ci_prob, "ci_prob", error=DataError)
 
 
 def _q_names(ci_prob: float) -> tuple[str, str]:
@@ -210,7 +209,7 @@ def uncenter_intercept(bmodel, draws: dict[str, np.ndarray]) -> dict[str, np.nda
     from .backend import population_design
 
     design = population_design(bmodel)
-    if design.xbar is None:
+    if design.xbar is None or design.intercept is None:
         return draws
     columns = [v for n in design.names for k, v in draws.items() if k == n or k.startswith(n + "[")]
     if not columns or len(columns) != design.X.shape[1]:

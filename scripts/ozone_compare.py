@@ -25,7 +25,7 @@ print(f"three fits: {time.perf_counter() - start:.0f} s")
 start = time.perf_counter()
 table = fh.compare({"simple": f0, "intercepts": f1, "slopes": f2})
 print(f"compare: {time.perf_counter() - start:.0f} s")
-print(table[["rank", "elpd", "p", "elpd_diff", "se", "dse", "weight"]].round(2).to_string())
+print(table.round(2).to_string())
 f2.save(path)
 code = (
     "import formulahier as fh, pandas as pd\n"

@@ -179,7 +179,8 @@ def test_fit_prints_brms_style_summary(capsys, sleep_csv, tmp_path):
     out = captured.out
     for needle in (
         "Formula: Reaction ~ Days + (Days | Subject)",
-        "Data: 180 observations",
+        "Data: sleepstudy (Number of observations: 180)",
+        "Links: mu = identity; sigma = identity",
         "~Subject (Number of levels: 18)",
         "sd(Intercept)",
         "sd(Days)",
@@ -220,3 +221,38 @@ def test_data_into_a_closed_pipe_exits_quietly():
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=60) == 0, err
     assert "BrokenPipe" not in err and "Traceback" not in err
+
+
+def _no_sampling(monkeypatch):
+    """Sampling would be a bug in these tests: refuse it loudly."""
+    from formulahier.backend.model import HierModel
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("sampling started")
+
+    monkeypatch.setattr(HierModel, "fit", refuse)
+
+
+def test_target_accept_out_of_range_is_refused_before_sampling(capsys, sleep_csv, monkeypatch):
+    _no_sampling(monkeypatch)
+    code = cli.main(["fit", str(sleep_csv), SLEEP_FORMULA, "--target-accept", "1.5", *QUICK])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.count("\n") == 1 and "target_accept" in err and "1.5" in err
+
+
+def test_save_into_missing_folder_fails_before_sampling(capsys, sleep_csv, monkeypatch, tmp_path):
+    _no_sampling(monkeypatch)
+    target = tmp_path / "no" / "such" / "fit.nc"
+    code = cli.main(["fit", str(sleep_csv), SLEEP_FORMULA, "--save", str(target), *QUICK])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "does not exist" in err and str(target.parent) in err
+    assert not target.parent.exists()
+
+
+def test_csv_file_name_is_the_data_name(tmp_path, sleepstudy):
+    path = tmp_path / "sleep_days.csv"
+    sleepstudy.to_csv(path, index=False)
+    assert cli._read_data(str(path)).attrs["name"] == "sleep_days"
+    assert cli._read_data("sleepstudy").attrs["name"] == "sleepstudy"

@@ -54,6 +54,10 @@ def test_compare_ranks_the_true_model_first(sim_fits):
     assert isinstance(table, pd.DataFrame)
     assert list(table.index) == ["slopes", "simple"]
     assert table.loc["simple", "elpd_diff"] < -5 * table.loc["simple", "dse"]
+    # the columns docs/predictions.md documents (ArviZ 1.x), and no 1e-16 weights
+    documented = ["rank", "elpd_diff", "dse", "p_worse", "diag_diff", "diag_elpd", "p", "elpd"]
+    assert list(table.columns) == [*documented, "se", "weight"]
+    assert ((table["weight"] == 0) | (table["weight"] > 1e-9)).all()
 
 
 @pytest.mark.slow

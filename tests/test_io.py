@@ -125,13 +125,13 @@ def test_data_columns_round_trip():
             "k": pd.Categorical([2, 10, 2], categories=[2, 10], ordered=True),
         }
     )
-    back = io._dataset_to_data(io._data_to_dataset(frame))
+    back = io.dataset_to_data(io.data_to_dataset(frame))
     pd.testing.assert_frame_equal(back, frame)
 
 
 def test_unused_unstorable_columns_are_left_out():
     frame = pd.DataFrame({"y": [1.0, 2.0], "when": pd.to_datetime(["2020-01-01", "2020-01-02"])})
-    ds = io._data_to_dataset(frame, required={"y"})
-    assert list(io._dataset_to_data(ds).columns) == ["y"]
+    ds = io.data_to_dataset(frame, required={"y"})
+    assert list(io.dataset_to_data(ds).columns) == ["y"]
     with pytest.raises(fh.DataError, match="when"):
-        io._data_to_dataset(frame, required={"y", "when"})
+        io.data_to_dataset(frame, required={"y", "when"})

@@ -16,11 +16,11 @@ import pytest
 import formulahier as fh
 from formulahier.priors import (
     PriorSpec,
-    _to_bambi,
     decode_priors,
     encode_priors,
     parse_dist,
 )
+from formulahier.priors.specs import _to_bambi
 
 
 @pytest.fixture(scope="module")

@@ -4,6 +4,7 @@ every number is checked against a hand computation from the draws."""
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 from _support import mocked_sampling
 
@@ -90,7 +91,8 @@ def test_printed_summary(mfit):
     for piece in [
         "Formula: Reaction ~ Days + (Days | Subject)",
         "Family: gaussian",
-        "180 observations",
+        "Links: mu = identity; sigma = identity",  # brms: sigma has no formula here
+        "Data: sleepstudy (Number of observations: 180)",  # the name from fh.datasets.load
         "~Subject (Number of levels: 18)",
         "sd(Intercept)",
         "sd(Days)",
@@ -119,6 +121,40 @@ def test_summary_tables_and_html(mfit):
     assert list(summary.family.index) == ["sigma"]
     html = mfit._repr_html_()
     assert "<table" in html and "cor(Intercept,Days)" in html
+    assert "~Subject (Number of levels: 18)" in html
+    ess = summary.population["ess_bulk"].iloc[0]
+    assert f"<td>{int(ess)}</td>" in html and f"{ess:.1f}" not in html  # integer ESS
+
+
+def test_links_line_as_brms(sleepstudy):
+    from formulahier.brms_names import brms_links
+
+    def links(formula, **options):
+        return brms_links(fh.model(formula, sleepstudy, **options).bambi)
+
+    assert links("Reaction ~ Days") == "mu = identity; sigma = identity"
+    assert links(fh.bf("Reaction ~ Days", sigma="~ Days")) == "mu = identity; sigma = log"
+    counts = sleepstudy.assign(Reaction=sleepstudy["Reaction"].round().astype(int))
+    nb = brms_links(fh.model("Reaction ~ Days", counts, family="negbinomial").bambi)
+    assert nb == "mu = log; shape = identity"
+
+
+def test_unnamed_data_has_no_name_and_the_user_frame_is_untouched(sleepstudy):
+    frame = sleepstudy.copy()
+    frame.attrs.clear()
+    m = fh.model("Reaction ~ Days + (1 | Subject)", frame)
+    assert "name" not in m.data.attrs and frame.attrs == {}
+
+
+def test_prior_tables_print_whole():
+    sleep = fh.datasets.load("sleepstudy")
+    table = fh.get_prior("Reaction ~ Days + (Days | Subject)", sleep)
+    with pd.option_context("display.width", 60, "display.max_columns", 4):
+        text = repr(table)
+    assert "..." not in text
+    header = text.splitlines()[0].split()
+    assert header == ["prior", "class", "coef", "group", "source", "pymc", "parameter"]
+    assert len(text.splitlines()) == len(table) + 1
 
 
 def test_fit_exposes_bambi_model_and_idata(mfit):

@@ -20,7 +20,8 @@ from hypothesis import strategies as st
 
 import formulahier as fh
 from formulahier import cli, io
-from formulahier.families import _evaluate, evaluate_expression
+from formulahier.checks import evaluate_expression
+from formulahier.checks import evaluate_or_none as _evaluate
 from formulahier.safety import check_formula_safe
 
 FORMULA = "y ~ x + (1 | g)"

@@ -8,16 +8,22 @@
   the group effects of a collapsed fit).
 """
 
-from ..groups import Column
-from .draws import add_exact_effects, block_sds, observed_data, stacked_draws
-from .model import BlockInfo, HierModel, corr_name, plan_blocks, split_group_priors
-from .seam import (
+from ..blas import configure_blas
+
+configure_blas()  # before PyTensor first looks for a BLAS (formulahier/blas.py)
+
+from ..groups import Column  # noqa: E402
+from .draws import add_exact_effects, block_sds, observed_data, stacked_draws  # noqa: E402
+from .model import BlockInfo, HierModel, corr_name, plan_blocks, split_group_priors  # noqa: E402
+from .seam import (  # noqa: E402
     aliased_name,
     bambi_family_names,
+    bambi_posterior,
     family_log_likelihood,
     family_posterior_predictive,
     gather,
     inverse_link,
+    link_function,
     population_design,
     population_linpred,
     population_names,
@@ -30,12 +36,14 @@ __all__ = [
     "add_exact_effects",
     "aliased_name",
     "bambi_family_names",
+    "bambi_posterior",
     "block_sds",
     "corr_name",
     "family_log_likelihood",
     "family_posterior_predictive",
     "gather",
     "inverse_link",
+    "link_function",
     "observed_data",
     "plan_blocks",
     "population_design",

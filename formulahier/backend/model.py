@@ -68,7 +68,8 @@ class BlockInfo:
 
 def plan_blocks(spec: ModelSpec, frame: pd.DataFrame) -> list[BlockInfo]:
     """Evaluate each block on the data and name its variables."""
-    infos, per_factor = [], {}
+    infos: list[BlockInfo] = []
+    per_factor: dict[str, int] = {}
     for k, block in enumerate(spec.blocks):
         info = BlockInfo(block_data(block, frame), name=f"{block.factor}__block{k}", corr=None)
         if block.correlated and info.size >= 2:
@@ -106,14 +107,18 @@ class HierModel(bmb.Model):
     priors : dict, optional
         Bambi-style priors; keys naming group-level terms (``"1|g"``) or ``"group_specific"``
         set those terms' priors here, the rest go to Bambi.
+    blocks : list of BlockInfo, optional
+        The blocks as planned on ``data`` (:func:`plan_blocks`; planned here if not given).
     **kwargs
         Passed to :class:`bambi.Model`.
 
     """
 
-    def __init__(self, spec: ModelSpec, data: pd.DataFrame, formula, *, priors=None, **kwargs):
+    def __init__(
+        self, spec: ModelSpec, data: pd.DataFrame, formula, *, priors=None, blocks=None, **kwargs
+    ):
         self.fh_spec = spec
-        self.fh_blocks = plan_blocks(spec, data)
+        self.fh_blocks = plan_blocks(spec, data) if blocks is None else blocks
         names = {n for info in self.fh_blocks for n in info.terms}
         bambi_priors, group_priors = split_group_priors(priors, names)
         super().__init__(formula, data, priors=bambi_priors or None, **kwargs)
@@ -205,7 +210,7 @@ def _collapse_reason(bmb_model, spec: ModelSpec) -> str:
         return "the model has no group-level terms"
     if family.name != "gaussian" or family.link[parent].name != "identity":
         return f"the {family.name} family with the {family.link[parent].name} link is not gaussian"
-    if spec.dpars or set(bmb_model.distributional_components) != {parent}:
+    if spec.dpars or set(bmb_model.conditional_parameters) != {parent}:
         return "a distributional (bf()) sub-model varies the residual sd"
     if len(spec.factors) > 1:
         return f"the group effects vary over several factors ({', '.join(spec.factors)})"

@@ -58,6 +58,7 @@ __all__ = [
     "PyMCBackend",
     "aliased_name",
     "bambi_family_names",
+    "bambi_posterior",
     "default_group_sd",
     "family_log_likelihood",
     "family_posterior_predictive",
@@ -394,6 +395,12 @@ def inverse_link(bmb_model):
     return bmb_model.family.link[bmb_model.family.likelihood.parent].linkinv
 
 
+def link_function(bmb_model):
+    """Name and function (numpy, response -> link scale) of the parent parameter's link."""
+    link = bmb_model.family.link[bmb_model.family.likelihood.parent]
+    return link.name, link.link
+
+
 def family_log_likelihood(bmb_model, posterior, frame: pd.DataFrame | None = None):
     """Pointwise log-likelihood given the parent parameter's values in ``posterior``.
 
@@ -409,3 +416,17 @@ def family_posterior_predictive(bmb_model, posterior, rng, frame: pd.DataFrame):
     )
 
 
+
+
+def bambi_posterior(bmb_model, posterior):
+    """Draws of the built PyMC model as Bambi's ``fit`` returns them.
+
+    The intercept uncentered, offsets dropped, Bambi's dim order: what an approximation's
+    draws need to read like a sampled fit's.
+    """
+    import xarray as xr
+
+    idata = xr.DataTree()
+    idata["posterior"] = posterior
+    idata = bmb_model.backend._clean_results(idata, True, False)  # omit offsets, no mu
+    return idata["posterior"].to_dataset()

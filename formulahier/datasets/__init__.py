@@ -84,6 +84,7 @@ def load(name: str) -> pd.DataFrame:
         frame = pd.read_csv(file)
     for col in _FACTORS.get(name, []):
         frame[col] = frame[col].astype(str)
+    frame.attrs["name"] = name  # the summary's "Data: ozone (Number of observations: ...)"
     return frame
 
 

@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,12 +30,15 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from .errors import DataError, FitFileError, FormulahierError, FormulahierWarning
-from .priors import decode_priors, encode_priors
-from .safety import check_formula_safe
-from .spec import MODEL_OPTIONS
+from ..about import __version__
+from ..errors import FitFileError, FormulahierError, FormulahierWarning
+from ..priors import decode_priors, encode_priors
+from ..safety import check_formula_safe
+from ..spec import MODEL_OPTIONS
+from .tables import data_to_dataset, dataset_to_data
 
 __all__ = [
+    "DATA_GROUP",
     "FORMAT",
     "FORMAT_VERSION",
     "SavedFit",
@@ -64,89 +69,6 @@ class SavedFit:
     dpars: tuple[tuple[str, str], ...] = field(default=())
 
 
-def _version() -> str:
-    from . import __version__
-
-    return __version__
-
-
-def _data_to_dataset(frame: pd.DataFrame, required=None) -> xr.Dataset:
-    """Columns as variables; a column of another type is skipped unless in ``required``."""
-    variables, kinds = {}, {}
-    for i, col in enumerate(frame.columns):
-        series = frame[col]
-        if required is not None and col not in required and not _storable(series):
-            continue
-        key = f"c{i}"
-        if isinstance(series.dtype, pd.CategoricalDtype):
-            cats = series.cat.categories
-            variables[key] = ("row", series.cat.codes.to_numpy(dtype="int64"))
-            kinds[key] = {
-                "name": col,
-                "kind": "categorical",
-                "categories": [_json_scalar(c) for c in cats],
-                "ordered": bool(series.cat.ordered),
-            }
-        elif series.dtype == object or pd.api.types.is_string_dtype(series.dtype):
-            values = series.to_numpy()
-            if not all(isinstance(v, str) for v in values):
-                raise DataError(
-                    f"Column '{col}' mixes strings and other values; it cannot be saved. "
-                    "Convert it to one type before fitting."
-                )
-            variables[key] = ("row", values.astype(str))
-            kinds[key] = {"name": col, "kind": "string"}
-        elif pd.api.types.is_bool_dtype(series.dtype) or pd.api.types.is_numeric_dtype(
-            series.dtype
-        ):
-            variables[key] = ("row", series.to_numpy())
-            kinds[key] = {"name": col, "kind": "numeric"}
-        else:
-            raise DataError(
-                f"Column '{col}' has dtype {series.dtype}, which cannot be saved; convert it "
-                "to numbers, strings or a categorical before fitting."
-            )
-    ds = xr.Dataset(variables)
-    ds.attrs["columns"] = json.dumps(kinds)
-    return ds
-
-
-def _storable(series: pd.Series) -> bool:
-    if isinstance(series.dtype, pd.CategoricalDtype):
-        return True
-    if series.dtype == object:
-        return all(isinstance(v, str) for v in series.to_numpy())
-    return (
-        pd.api.types.is_string_dtype(series.dtype)
-        or pd.api.types.is_bool_dtype(series.dtype)
-        or pd.api.types.is_numeric_dtype(series.dtype)
-    )
-
-
-def _json_scalar(value):
-    if hasattr(value, "item"):
-        value = value.item()
-    if isinstance(value, (str, int, float, bool)) or value is None:
-        return value
-    return str(value)
-
-
-def _dataset_to_data(ds: xr.Dataset) -> pd.DataFrame:
-    kinds = json.loads(ds.attrs["columns"])
-    out = {}
-    for key, info in kinds.items():
-        values = ds[key].to_numpy()
-        if info["kind"] == "categorical":
-            out[info["name"]] = pd.Categorical.from_codes(
-                values, categories=info["categories"], ordered=info["ordered"]
-            )
-        elif info["kind"] == "string":
-            out[info["name"]] = values.astype(object)
-        else:
-            out[info["name"]] = values
-    return pd.DataFrame(out)
-
-
 def check_destination(path) -> Path:
     """Refuse at once a path whose folder does not exist, or that is a folder itself."""
     path = Path(path)
@@ -174,7 +96,7 @@ def _canonical(values: np.ndarray) -> bytes:
 
 
 def checksum(
-    texts: dict[str, str], posterior: xr.Dataset, data: xr.Dataset, version: int = FORMAT_VERSION
+    texts: Mapping[str, Any], posterior: xr.Dataset, data: xr.Dataset, version: int = FORMAT_VERSION
 ) -> str:
     """``"sha256:<hex>"`` over the format, the stored texts, the posterior and the data.
 
@@ -187,6 +109,8 @@ def checksum(
         digest.update(f"{key}\0{texts.get(key, '')}\0".encode("utf-8", "surrogatepass"))
     for label, ds in (("posterior", posterior), ("data", data)):
         digest.update(f"{label}\0{ds.attrs.get('columns', '')}\0".encode())
+        if "data_name" in ds.attrs:  # files without a name keep their checksum
+            digest.update(f"data_name\0{ds.attrs['data_name']}\0".encode("utf-8", "surrogatepass"))
         for name in sorted(ds.data_vars, key=str):
             var = ds[name]
             digest.update(f"{name}\0{var.dims}\0".encode())
@@ -231,13 +155,13 @@ def write_fit(
         if name.startswith(_SKIP_GROUPS):  # also log_likelihood_thin<k>
             continue
         children[name] = xr.DataTree(node.to_dataset())
-    children[DATA_GROUP] = xr.DataTree(_data_to_dataset(data, required))
+    children[DATA_GROUP] = xr.DataTree(data_to_dataset(data, required))
     root = xr.DataTree(children=children)
     try:
-        attrs = {
+        attrs: dict[str, Any] = {
             "format": FORMAT,
             "format_version": FORMAT_VERSION,
-            "formulahier_version": _version(),
+            "formulahier_version": __version__,
             "formula": formula,
             "options": json.dumps(options),
             "settings": json.dumps(settings),
@@ -314,7 +238,7 @@ def _check_prior_names(encoded, path) -> None:
             stack.extend(item.values())
 
 
-def read_fit(path) -> SavedFit:
+def read_fit(path: str | os.PathLike[str]) -> SavedFit:
     """Read a file written by :func:`write_fit`; explain what is wrong if it cannot.
 
     Raises
@@ -327,85 +251,25 @@ def read_fit(path) -> SavedFit:
 
     """
     path = Path(path)
-    if not path.exists():
-        raise FitFileError(f"No saved fit at {path}: the file does not exist.")
-    if path.is_dir():
-        raise FitFileError(f"{path} is a folder, not a saved fit; give the .nc file.")
-    try:
-        with xr.open_datatree(path, engine="h5netcdf") as tree:
-            tree = tree.load()
-    except Exception as exc:  # h5py/h5netcdf/xarray raise many types on damaged files
-        raise FitFileError(
-            f"{path} is not a netCDF file written by fit.save(), or it is damaged: "
-            f"{type(exc).__name__}: {exc}"
-        ) from None
+    tree = _open_tree(path)
     attrs = dict(tree.attrs)
-    if attrs.get("format") != FORMAT:
-        raise FitFileError(f"{path} is a netCDF file but not a fit saved by formulahier.")
-    try:
-        written = int(np.ravel(attrs.get("format_version", -1))[0])
-    except (TypeError, ValueError, IndexError):
-        raise _damaged(path, "the format version is not a number") from None
-    if written > FORMAT_VERSION:
-        raise FitFileError(
-            f"{path} was written by formulahier {attrs.get('formulahier_version')} in file "
-            f"format {written}; this formulahier ({_version()}) reads formats up to "
-            f"{FORMAT_VERSION}. Upgrade formulahier to read it."
-        )
-    if written < 1:
-        raise _damaged(path, f"unknown format version {written}")
+    written = _format_version(attrs, path)
     for group in ("posterior", DATA_GROUP):
         if group not in tree.children:
             raise _damaged(path, f"the group '{group}' is missing")
     formula = _text_attr(attrs, "formula", path)
     check_formula_safe(formula)  # before anything parses it
-    dpars = ()
-    if "dpars" in attrs:
-        pairs = _json_attr(attrs, "dpars", path, list)
-        if not all(
-            isinstance(p, list) and len(p) == 2 and all(isinstance(t, str) for t in p)
-            for p in pairs
-        ):
-            raise _damaged(path, "the attribute 'dpars' is not a list of [name, formula]")
-        for name, text in pairs:
-            if not (name.isidentifier() and not name.startswith("_")):
-                raise _damaged(path, f"{name!r} is not a parameter name")
-            rhs = text.split("~", 1)[1] if "~" in text else text
-            check_formula_safe(f"{name} ~{rhs}")
-        dpars = tuple((name, text) for name, text in pairs)
+    dpars = _read_dpars(attrs, path)
     options = _json_attr(attrs, "options", path, dict)
     settings = _json_attr(attrs, "settings", path, dict)
     unknown = sorted(set(options) - _OPTION_KEYS)
     if unknown:
         raise _damaged(path, f"unknown model options {unknown}")
-    if written >= 2:
-        stored = attrs.get("checksum")
-        if not isinstance(stored, str):
-            raise _damaged(path, "the checksum is missing")
-        texts = {k: _text_attr(attrs, k, path) for k in ("formula", "options", "settings")}
-        if "dpars" in attrs:
-            texts["dpars"] = _text_attr(attrs, "dpars", path)
-        posterior, data_ds = tree["posterior"].to_dataset(), tree[DATA_GROUP].to_dataset()
-        try:
-            computed = checksum(texts, posterior, data_ds, written)
-        except Exception as exc:  # e.g. a variable of a type the file should not hold
-            raise _damaged(path, f"{type(exc).__name__}: {exc}") from None
-        if stored != computed:
-            raise FitFileError(
-                f"{path}: the file was changed after it was saved (its checksum does not match "
-                "its contents); it is refused. Load the original file, or refit the model."
-            )
-    else:
-        warnings.warn(
-            f"{path} was written in file format {written}, before files had checksums: changes "
-            "made to it since it was saved cannot be detected. Save it again to add one.",
-            FormulahierWarning,
-            stacklevel=3,
-        )
+    _verify_checksum(tree, attrs, written, path)
     _check_prior_names(options.get("priors"), path)
     try:
         options["priors"] = decode_priors(options.get("priors"))
-        data = _dataset_to_data(tree[DATA_GROUP].to_dataset())
+        data = dataset_to_data(tree[DATA_GROUP].to_dataset())
         seconds = float(np.ravel(attrs.get("seconds", np.nan))[0])
     except FormulahierError:
         raise
@@ -428,3 +292,83 @@ def read_fit(path) -> SavedFit:
         version=str(attrs.get("formulahier_version")),
         dpars=dpars,
     )
+
+
+def _open_tree(path: Path) -> xr.DataTree:
+    """The whole file, loaded; a missing file, a folder or not netCDF: :class:`FitFileError`."""
+    if not path.exists():
+        raise FitFileError(f"No saved fit at {path}: the file does not exist.")
+    if path.is_dir():
+        raise FitFileError(f"{path} is a folder, not a saved fit; give the .nc file.")
+    try:
+        with xr.open_datatree(path, engine="h5netcdf") as tree:
+            return tree.load()
+    except Exception as exc:  # h5py/h5netcdf/xarray raise many types on damaged files
+        raise FitFileError(
+            f"{path} is not a netCDF file written by fit.save(), or it is damaged: "
+            f"{type(exc).__name__}: {exc}"
+        ) from None
+
+
+def _format_version(attrs: dict, path: Path) -> int:
+    """The file format version, if this formulahier reads it."""
+    if attrs.get("format") != FORMAT:
+        raise FitFileError(f"{path} is a netCDF file but not a fit saved by formulahier.")
+    try:
+        written = int(np.ravel(attrs.get("format_version", -1))[0])
+    except (TypeError, ValueError, IndexError):
+        raise _damaged(path, "the format version is not a number") from None
+    if written > FORMAT_VERSION:
+        raise FitFileError(
+            f"{path} was written by formulahier {attrs.get('formulahier_version')} in file "
+            f"format {written}; this formulahier ({__version__}) reads formats up to "
+            f"{FORMAT_VERSION}. Upgrade formulahier to read it."
+        )
+    if written < 1:
+        raise _damaged(path, f"unknown format version {written}")
+    return written
+
+
+def _read_dpars(attrs: dict, path: Path) -> tuple[tuple[str, str], ...]:
+    """The ``bf()`` formulas stored with the fit, each checked against the safe grammar."""
+    if "dpars" not in attrs:
+        return ()
+    pairs = _json_attr(attrs, "dpars", path, list)
+    if not all(
+        isinstance(p, list) and len(p) == 2 and all(isinstance(t, str) for t in p) for p in pairs
+    ):
+        raise _damaged(path, "the attribute 'dpars' is not a list of [name, formula]")
+    for name, text in pairs:
+        if not (name.isidentifier() and not name.startswith("_")):
+            raise _damaged(path, f"{name!r} is not a parameter name")
+        rhs = text.split("~", 1)[1] if "~" in text else text
+        check_formula_safe(f"{name} ~{rhs}")
+    return tuple((name, text) for name, text in pairs)
+
+
+def _verify_checksum(tree: xr.DataTree, attrs: dict, written: int, path: Path) -> None:
+    """Format 2: the stored checksum must match the contents; format 1: a warning."""
+    if written < 2:
+        warnings.warn(
+            f"{path} was written in file format {written}, before files had checksums: changes "
+            "made to it since it was saved cannot be detected. Save it again to add one.",
+            FormulahierWarning,
+            stacklevel=4,
+        )
+        return
+    stored = attrs.get("checksum")
+    if not isinstance(stored, str):
+        raise _damaged(path, "the checksum is missing")
+    texts = {k: _text_attr(attrs, k, path) for k in ("formula", "options", "settings")}
+    if "dpars" in attrs:
+        texts["dpars"] = _text_attr(attrs, "dpars", path)
+    posterior, data_ds = tree["posterior"].to_dataset(), tree[DATA_GROUP].to_dataset()
+    try:
+        computed = checksum(texts, posterior, data_ds, written)
+    except Exception as exc:  # e.g. a variable of a type the file should not hold
+        raise _damaged(path, f"{type(exc).__name__}: {exc}") from None
+    if stored != computed:
+        raise FitFileError(
+            f"{path}: the file was changed after it was saved (its checksum does not match "
+            "its contents); it is refused. Load the original file, or refit the model."
+        )

@@ -1,0 +1,200 @@
+"""Fast approximate posteriors: Laplace, Pathfinder and ADVI, with a Pareto k-hat check.
+
+``fh.fit(..., method="laplace" | "pathfinder" | "advi")`` runs, on the same PyMC model that NUTS
+would sample, one of the approximations PyMC and pymc-extras provide (no optimiser of our own):
+
+* ``"laplace"``: :func:`pymc_extras.fit_laplace` (mode and curvature in the unconstrained
+  space). With the collapsed gaussian construction the group effects are already integrated out,
+  so this is a Laplace approximation of the hyperparameters' marginal posterior; the group
+  effects are then drawn exactly given each draw, as after NUTS.
+* ``"pathfinder"``: :func:`pymc_extras.fit_pathfinder` (multi-path, importance resampled).
+* ``"advi"``: :func:`pymc.fit` with mean-field ADVI.
+
+Whether the approximation can be trusted is judged as brms and Stan do for their approximate
+algorithms (Yao et al. 2018, Vehtari et al. 2024): draws from the approximation ``q`` are weighted
+by ``p(theta | y) / q(theta)`` (unnormalised, unconstrained space) and the Pareto shape ``k`` of
+the largest weights is estimated with PSIS. ``k < 0.5``: the approximation is close enough for
+posterior means and intervals; ``0.5 <= k < 0.7``: roughly right (the summary says group sds and
+intervals may be off and to confirm with NUTS); ``k >= 0.7``: it is not, and the summary says
+so and names NUTS.
+For Pathfinder no ``k`` is given: pymc-extras 0.15 computes one on the reciprocal weights (it
+passes log importance weights to arviz-stats's ``psislw``, which expects log-likelihoods), so
+the summary says its accuracy is unknown and names NUTS.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import SamplerError
+
+__all__ = ["APPROXIMATIONS", "METHODS", "Approximation", "approximate", "khat_verdict"]
+
+METHODS = ("nuts", "laplace", "pathfinder", "advi")
+APPROXIMATIONS = METHODS[1:]
+KHAT_GOOD = 0.5  # below: the approximation is close (Yao et al. 2018)
+KHAT_OK = 0.7  # at or above: unreliable (Vehtari et al. 2024)
+KHAT_DRAWS = 1000  # draws from q used for the k-hat
+
+
+@dataclass
+class Approximation:
+    """Draws of an approximate posterior and how far they can be trusted."""
+
+    posterior: object  # xarray.Dataset (chain, draw, ...), constrained values, Bambi's names
+    khat: float  # Pareto k-hat of the importance ratios p / q (nan if it could not be computed)
+    seconds: float
+
+
+def khat_verdict(method: str, khat: float) -> str:
+    """One line for the summary: the k-hat and whether the approximation can be trusted."""
+    if not np.isfinite(khat):
+        return (
+            f"{method} approximation: the Pareto k-hat could not be computed, so its accuracy "
+            "is unknown; confirm with method='nuts'."
+        )
+    if khat < KHAT_GOOD:
+        return (
+            f"{method} approximation: Pareto k-hat {khat:.2f} < {KHAT_GOOD} (importance ratios "
+            "p/q): close enough for means and intervals; run method='nuts' for final results."
+        )
+    if khat < KHAT_OK:
+        return (
+            f"{method} approximation only roughly right: Pareto k-hat {khat:.2f} (importance "
+            f"ratios p/q; {KHAT_GOOD}-{KHAT_OK}): population effects are usable, but group-level "
+            "sds and interval widths can be off by 10% or more; confirm with method='nuts'."
+        )
+    return (
+        f"{method} approximation NOT reliable: Pareto k-hat {khat:.2f} >= {KHAT_OK} (importance "
+        "ratios p/q): the approximation misses part of the posterior. Do not report these "
+        "estimates; run method='nuts' (the default)."
+    )
+
+
+def _pmx():
+    try:
+        import pymc_extras
+    except ImportError:
+        raise SamplerError(
+            "The laplace and pathfinder methods need pymc-extras, which is not installed. "
+            "Install it with `pip install 'formulahier[approx]'`, or use method='advi' or "
+            "method='nuts'."
+        ) from None
+    return pymc_extras
+
+
+def approximate(model, method: str, draws: int, chains: int, seed, progressbar: bool):
+    """Run ``method`` on the PyMC ``model``; ``draws x chains`` draws as ``chains`` chains."""
+    import pytensor
+
+    n = draws * chains
+    start = time.perf_counter()
+    # a constant-folding rewrite of pymc-extras's graphs fails harmlessly (it is skipped) and
+    # PyTensor would log its traceback; pymc-extras's own warnings are replaced by the k-hat
+    with warnings.catch_warnings(), pytensor.config.change_flags(on_opt_error="ignore"):
+        warnings.simplefilter("ignore")
+        if method == "laplace":
+            idata = _pmx().fit_laplace(
+                model=model, draws=n, random_seed=seed, progressbar=progressbar
+            )
+            rows = [str(r) for r in idata["fit"]["mean_vector"].coords["rows"].values]
+            mean = idata["fit"]["mean_vector"].values
+            cov = idata["fit"]["covariance_matrix"].values
+            khat = _gaussian_khat(model, rows, mean, cov, seed)
+            posterior = idata["posterior"].to_dataset()
+        elif method == "pathfinder":
+            idata = _pmx().fit_pathfinder(
+                model=model, num_draws=n, random_seed=seed, progressbar=progressbar
+            )
+            # pymc-extras 0.15 passes its log importance weights to arviz-stats's psislw, which
+            # negates them (LOO convention): its "pareto_k" is that of q/p, not p/q, so unused
+            khat = float("nan")
+            posterior = idata["posterior"].to_dataset()
+        elif method == "advi":
+            import pymc as pm
+
+            fitted = pm.fit(
+                method="advi", model=model, random_seed=seed, progressbar=progressbar
+            )
+            posterior = fitted.sample(n, random_seed=seed, return_inferencedata=True)
+            posterior = posterior["posterior"].to_dataset()
+            mean, std = fitted.mean.eval(), fitted.std.eval()
+            rows = _rows_of(fitted.ordering, mean.size)
+            khat = _gaussian_khat(model, rows, mean, np.diag(std**2), seed)
+        else:  # pragma: no cover - checked by the caller
+            raise SamplerError(f"Unknown method {method!r}; one of {list(APPROXIMATIONS)}.")
+    posterior = _as_chains(posterior, chains)
+    return Approximation(posterior, khat, time.perf_counter() - start)
+
+
+def _as_chains(posterior, chains: int):
+    """``(1, chains * draws)`` iid draws as ``(chains, draws)``, so every summary works."""
+    posterior = posterior.stack(__sample__=("chain", "draw")).transpose("__sample__", ...)
+    n = posterior.sizes["__sample__"] // chains * chains
+    posterior = posterior.isel(__sample__=slice(0, n)).drop_vars(["__sample__", "chain", "draw"])
+    out = {}
+    for name, da in posterior.data_vars.items():
+        values = da.values.reshape(chains, n // chains, *da.shape[1:])
+        out[name] = (("chain", "draw", *da.dims[1:]), values)
+    import xarray as xr
+
+    coords = {k: v for k, v in posterior.coords.items() if k not in ("chain", "draw")}
+    coords.update(chain=np.arange(chains), draw=np.arange(n // chains))
+    return xr.Dataset(out, coords=coords)
+
+
+def _rows_of(ordering, size: int) -> list[str]:
+    """Row labels ``name`` / ``name[i]`` of a flat vector laid out by a PyMC ordering."""
+    rows = [""] * size
+    for name, slc, shape, _ in ordering.values():
+        width = slc.stop - slc.start
+        labels = [name] if shape == () else [f"{name}[{i}]" for i in range(width)]
+        rows[slc] = labels
+    return rows
+
+
+_BASE = re.compile(r"^(.*?)(\[[^\]]*\])?$")
+
+
+def _gaussian_khat(model, rows: list[str], mean, cov, seed) -> float:
+    """Pareto k-hat of p/q for q = Normal(mean, cov) over the unconstrained ``rows``."""
+    try:
+        from arviz_stats.base import array_stats
+
+        points = _points(model, rows)
+        rng = np.random.default_rng(None if seed is None else [int(seed), 23])
+        chol = np.linalg.cholesky(np.asarray(cov, dtype=float))
+        z = rng.standard_normal((KHAT_DRAWS, len(mean)))
+        theta = mean + z @ chol.T
+        logq = -0.5 * np.sum(z**2, axis=1) - np.log(np.diag(chol)).sum()
+        logp_fn = model.compile_logp(jacobian=True)
+        logp = np.array([logp_fn(points(t)) for t in theta], dtype=float)
+        log_w = np.where(np.isfinite(logp), logp - logq, -np.inf)
+        # arviz-stats's psislw takes log-likelihoods as PSIS-LOO does (weights exp(-input))
+        _, khat = array_stats.psislw(np.max(log_w[np.isfinite(log_w)]) - log_w)
+        return float(np.asarray(khat))
+    except (np.linalg.LinAlgError, ValueError, KeyError):
+        return float("nan")
+
+
+def _points(model, rows: list[str]):
+    """A function from a flat unconstrained vector in ``rows`` order to a point dict."""
+    index: dict[str, list[int]] = {}
+    for i, row in enumerate(rows):
+        found = _BASE.match(row)
+        index.setdefault(found.group(1) if found else row, []).append(i)
+    start = model.initial_point()
+    shapes = {v.name: np.shape(start[v.name]) for v in model.value_vars}
+    missing = set(shapes) - set(index)
+    if missing:
+        raise KeyError(sorted(missing))
+
+    def point(theta):
+        return {name: theta[index[name]].reshape(shape) for name, shape in shapes.items()}
+
+    return point

@@ -1,0 +1,128 @@
+"""Fast approximations (method=...), sampler="auto", the lazy package import and the BLAS set-up.
+
+No long MCMC: the approximations run on the collapsed sleepstudy model (a few seconds once
+compiled); their accuracy against NUTS is measured by the benchmark (docs/performance.md).
+"""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import formulahier as fh
+from formulahier.approx import KHAT_OK, _gaussian_khat, khat_verdict
+from formulahier.errors import OptionError, SamplerError
+from formulahier.fit import AUTO_NUTPIE_CELLS, auto_sampler
+
+FORMULA = "Reaction ~ Days + (Days | Subject)"
+
+
+def test_import_is_light():
+    code = (
+        "import sys, formulahier as fh; "
+        "heavy = [m for m in ('bambi', 'pymc', 'matplotlib', 'pandas', 'arviz') if m in sys.modules]; "
+        "print(heavy); assert fh.FormulaError and fh.__version__"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_lazy_names_are_the_public_surface():
+    for name in fh.__all__:
+        assert getattr(fh, name) is not None
+    assert callable(fh.fit) and callable(fh.model) and fh.datasets.load
+    import formulahier.fit  # noqa: F401  (the submodule import must not rebind fh.fit)
+
+    assert callable(fh.fit) and fh.fit.__name__ == "fit"
+    with pytest.raises(AttributeError):
+        fh.not_a_name  # noqa: B018
+
+
+def test_blas_flags_link_scipy_openblas():
+    from formulahier.blas import blas_flags
+
+    flags = blas_flags()
+    pytest.importorskip("scipy_openblas32")
+    assert flags is not None and "-lscipy_openblas" in flags and "-Ddgemm_=scipy_dgemm_" in flags
+
+
+def test_pytensor_uses_the_flags_without_warning():
+    code = (
+        "import warnings; warnings.filterwarnings('error', message='PyTensor could not link'); "
+        "import formulahier.backend; "
+        "import pytensor; print(pytensor.config.blas__ldflags)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr[-2000:]
+    pytest.importorskip("scipy_openblas32")
+    assert "scipy_openblas" in out.stdout
+
+
+def test_auto_sampler_rule(monkeypatch):
+    import importlib.util
+
+    have_nutpie = importlib.util.find_spec("nutpie") is not None
+    assert auto_sampler(True, 10**6, 2) == "pymc"  # collapsed: cheap gradient
+    assert auto_sampler(False, 180, 2) == "pymc"
+    big = auto_sampler(False, AUTO_NUTPIE_CELLS, 1)
+    assert big == ("nutpie" if have_nutpie else "pymc")
+
+
+def test_unknown_method_and_options(sleepstudy):
+    with pytest.raises(SamplerError, match="Unknown method 'laplce'.*laplace"):
+        fh.fit(FORMULA, sleepstudy, method="laplce")
+    m = fh.model(FORMULA, sleepstudy)
+    with pytest.raises(OptionError, match="takes no sampler options"):
+        m.fit(method="laplace", target_accept=0.9)
+
+
+def test_missing_pymc_extras(sleepstudy, monkeypatch):
+    monkeypatch.setitem(sys.modules, "pymc_extras", None)
+    with pytest.raises(SamplerError, match=r"formulahier\[approx\]"):
+        fh.model(FORMULA, sleepstudy).fit(method="laplace", draws=10, chains=1)
+
+
+def test_khat_of_an_exact_gaussian_is_small():
+    import pymc as pm
+
+    with pm.Model() as model:
+        pm.Normal("a", 1.0, 2.0, shape=2)
+    k = _gaussian_khat(model, ["a[0]", "a[1]"], np.array([1.0, 1.2]), np.eye(2) * 5.0, seed=1)
+    assert k < 0.3
+    # a misplaced, too narrow approximation: the ratios have heavy tails
+    k_bad = _gaussian_khat(model, ["a[0]", "a[1]"], np.array([5.0, 5.0]), np.eye(2) * 0.5, 1)
+    assert k_bad > KHAT_OK
+    assert "NOT reliable" in khat_verdict("laplace", k_bad)
+    assert "method='nuts'" in khat_verdict("laplace", k_bad)
+
+
+@pytest.fixture(scope="module")
+def laplace_fit(sleepstudy):
+    pytest.importorskip("pymc_extras")
+    return fh.fit(FORMULA, sleepstudy, method="laplace", draws=250, chains=4, seed=1,
+                  progressbar=False)
+
+
+def test_laplace_fit_reads_like_a_fit(laplace_fit, sleepstudy):
+    fit = laplace_fit
+    assert fit.settings["method"] == "laplace" and fit.settings["construction"] == "collapsed"
+    text = str(fit)
+    assert "method laplace (approximate)" in text and "1000 independent draws" in text
+    assert "Pareto k-hat" in text and "r_hat <= 1.01" not in text
+    fixef = fit.fixef()
+    # lme4's estimates (REML): 251.4 and 10.47; the approximation's means are close
+    assert abs(fixef.loc["Intercept", "estimate"] - 251.4) < 5
+    assert abs(fixef.loc["Days", "estimate"] - 10.47) < 1
+    # the group effects were drawn exactly afterwards, as after NUTS
+    ranef = fit.ranef()["Subject"]
+    assert ranef.shape[0] == 18 and np.isfinite(ranef.to_numpy()).all()
+    assert np.isfinite(fit.settings["khat"])
+
+
+def test_laplace_fit_saves_and_loads(laplace_fit, tmp_path):
+    path = tmp_path / "laplace.nc"
+    laplace_fit.save(path)
+    again = fh.load(path)
+    assert again.settings["method"] == "laplace"
+    assert "method laplace (approximate)" in str(again)
