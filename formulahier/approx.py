@@ -167,6 +167,8 @@ def _gaussian_khat(model, rows: list[str], mean, cov, seed) -> float:
         from arviz_stats.base import array_stats
 
         points = _points(model, rows)
+        if points is None:
+            return float("nan")
         rng = np.random.default_rng(None if seed is None else [int(seed), 23])
         chol = np.linalg.cholesky(np.asarray(cov, dtype=float))
         z = rng.standard_normal((KHAT_DRAWS, len(mean)))
@@ -178,7 +180,7 @@ def _gaussian_khat(model, rows: list[str], mean, cov, seed) -> float:
         # arviz-stats's psislw takes log-likelihoods as PSIS-LOO does (weights exp(-input))
         _, khat = array_stats.psislw(np.max(log_w[np.isfinite(log_w)]) - log_w)
         return float(np.asarray(khat))
-    except (np.linalg.LinAlgError, ValueError, KeyError):
+    except (np.linalg.LinAlgError, ValueError):
         return float("nan")
 
 
@@ -191,8 +193,8 @@ def _points(model, rows: list[str]):
     start = model.initial_point()
     shapes = {v.name: np.shape(start[v.name]) for v in model.value_vars}
     missing = set(shapes) - set(index)
-    if missing:
-        raise KeyError(sorted(missing))
+    if missing:  # a variable the approximation did not lay out: no k-hat
+        return None
 
     def point(theta):
         return {name: theta[index[name]].reshape(shape) for name, shape in shapes.items()}

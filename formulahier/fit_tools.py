@@ -8,8 +8,10 @@
 
 from __future__ import annotations
 
-import re
+import os
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -18,65 +20,34 @@ from . import io as _io
 from . import plots as _plots
 from . import predict as _predict
 from . import teaching_plots as _teach
-from .errors import DataError, FormulaError, FormulahierError, OptionError
-from .formula.scan import split_additive
+from .errors import DataError, FormulaError, OptionError
+from .fit_base import FitBase
+from .formula.update import update_formula
+
+if TYPE_CHECKING:
+    import pandas as pd
+    import xarray as xr
+    from matplotlib.figure import Figure
 
 __all__ = ["FitTools", "update_formula"]
 
 _SAMPLER_KEYS = ("sampler", "draws", "tune", "chains", "seed", "progressbar")
 
 
-def update_formula(old: str, new: str) -> str:
-    """R's ``update.formula``: ``.`` in ``new`` stands for that side of ``old``.
-
-    ``". ~ . + x"`` adds ``x``; ``"log(y) ~ ."`` changes the response; ``". ~ . - x"`` drops
-    the top-level term ``x``.
-    """
-    if "~" not in new:
-        raise FormulaError("The new formula needs a '~', e.g. '. ~ . + x'.", new)
-    old_lhs, old_rhs = (s.strip() for s in old.split("~", 1))
-    lhs, rhs = (s.strip() for s in new.split("~", 1))
-    lhs = old_lhs if lhs == "." else lhs
-    pieces = _split_terms(rhs)
-    if pieces and pieces[0] == ("+", "."):
-        terms = _split_terms(old_rhs)
-        for sign, term in pieces[1:]:
-            if sign == "+":
-                terms.append(("+", term))
-            else:
-                kept = [t for t in terms if _norm(t[1]) != _norm(term)]
-                if len(kept) == len(terms):
-                    raise FormulaError(f"Cannot drop '{term}': it is not a term of '{old}'.", new)
-                terms = kept
-        rhs = " + ".join(t for _, t in terms) or "1"
-    elif re.search(r"(?<![\w.])\.(?![\w.])", rhs):
-        raise FormulaError("Write '.' only at the start of the right-hand side: '. ~ . + x'.", new)
-    return f"{lhs} ~ {rhs}"
-
-
-def _norm(term: str) -> str:
-    return re.sub(r"\s+", "", term)
-
-
-def _split_terms(rhs: str) -> list[tuple[str, str]]:
-    """Split at top-level ``+``/``-`` into (sign, term), with the formula layer's scanner."""
-    return [(sign, piece) for sign, piece, _ in split_additive(rhs, 0, rhs)]
-
-
-class FitTools:
+class FitTools(FitBase):
     """Predictions, checks, comparison, plots, saving and refitting of a :class:`Fit`."""
 
     # -- predictions -------------------------------------------------------------------------
     def predict(
         self,
-        newdata=None,
+        newdata: Any = None,
         kind: str = "mean",
         re_formula: str | None = None,
         allow_new_levels: bool = False,
         ci_prob: float = 0.95,
         seed: int | None = None,
         draws: bool = False,
-    ):
+    ) -> pd.DataFrame | xr.DataArray:
         """Posterior predictions, like brms's ``posterior_epred`` / ``posterior_predict``.
 
         Parameters
@@ -121,7 +92,9 @@ class FitTools:
             draws=draws,
         )
 
-    def posterior_predictive(self, num_draws: int | None = None, seed: int | None = None):
+    def posterior_predictive(
+        self, num_draws: int | None = None, seed: int | None = None
+    ) -> xr.DataArray:
         """Draw replicated data sets for the observed rows (stored in ``idata``).
 
         Parameters
@@ -161,7 +134,7 @@ class FitTools:
         return pp
 
     # -- model checking and comparison -------------------------------------------------------
-    def loo(self, pointwise: bool = True, thin: int = 1):
+    def loo(self, pointwise: bool = True, thin: int = 1) -> Any:
         """PSIS-LOO cross-validation (``arviz.loo``); log-likelihood computed on demand.
 
         Pareto k above ArviZ's threshold (about 0.7) raises a
@@ -172,7 +145,7 @@ class FitTools:
         return _compare.loo(self, pointwise=pointwise, thin=thin)
 
     # -- plots ---------------------------------------------------------------------------------
-    def plot_trace(self, var_names=None, **kwargs):
+    def plot_trace(self, var_names: Sequence[str] | None = None, **kwargs: Any) -> Any:
         """Trace and density per parameter, brms's ``plot(m)`` (ArviZ ``PlotCollection``).
 
         By default the population effects, sds, correlations and family parameters under
@@ -185,7 +158,7 @@ class FitTools:
         draws = scalar_draws(self._view)
         return _plots.plot_trace(self.idata, var_names=var_names, draws=draws, **kwargs)
 
-    def plot_ppc(self, num_samples: int = 50, seed: int | None = None, **kwargs):
+    def plot_ppc(self, num_samples: int = 50, seed: int | None = None, **kwargs: Any) -> Any:
         """Posterior predictive check (brms ``pp_check``): observed vs replicated, with a legend.
 
         Draws ``num_samples`` replicated data sets first if there are none. Returns ArviZ's
@@ -195,14 +168,21 @@ class FitTools:
             self.posterior_predictive(num_draws=num_samples, seed=seed)
         return _plots.plot_ppc(self.idata, num_samples=num_samples, **kwargs)
 
-    def plot_forest(self, factor: str | None = None, effects=None, ci_prob: float = 0.95):
+    def plot_forest(
+        self,
+        factor: str | None = None,
+        effects: Sequence[str] | None = None,
+        ci_prob: float = 0.95,
+    ) -> Figure:
         """Caterpillar plot of the group-level effects of ``factor`` (matplotlib Figure)."""
         return _plots.plot_forest(self.ranef(ci_prob), factor, effects)
 
     def _factor(self, factor: str | None) -> str:
         blocks = self.fh_model.blocks
         if not blocks:
-            raise FormulahierError("The model has no group-level effects.")
+            raise FormulaError(
+                "The model has no group-level effects; add a term such as (1 | group)."
+            )
         factor = factor or blocks[0].block.factor
         if factor not in {b.block.factor for b in blocks}:
             raise DataError(
@@ -211,7 +191,12 @@ class FitTools:
             )
         return factor
 
-    def plot_shrinkage(self, factor: str | None = None, effects=None, scale: str | None = None):
+    def plot_shrinkage(
+        self,
+        factor: str | None = None,
+        effects: Sequence[str] | None = None,
+        scale: str | None = None,
+    ) -> Figure:
         """Per-group no-pooling vs partial-pooling estimates, with the population level.
 
         Parameters
@@ -254,7 +239,7 @@ class FitTools:
         means, label, _ = _teach.group_means(self, factor, scale)
         return _teach.plot_shrinkage_means(means, factor, scale, label)
 
-    def plot_shrinkage_size(self, factor: str | None = None, scale: str = "response"):
+    def plot_shrinkage_size(self, factor: str | None = None, scale: str = "response") -> Figure:
         """Distance of each group mean from the population level against group size.
 
         Observed (no pooling) and fitted (partial pooling) group means, as differences from
@@ -271,7 +256,7 @@ class FitTools:
             return self.idata["sample_stats"]["diverging"].reset_coords(drop=True)
         return None
 
-    def plot_pairs(self, var_names=None):
+    def plot_pairs(self, var_names: Sequence[str] | None = None) -> Figure:
         """Pair plot of the parameters under brms's names, divergences in red (brms ``pairs``).
 
         ``var_names``: brms names (``["b_Days", "sd_Subject__Days"]``); default the first six
@@ -282,7 +267,9 @@ class FitTools:
         names = [var_names] if isinstance(var_names, str) else var_names
         return _teach.plot_pairs(scalar_draws(self._view), self._diverging(), names)
 
-    def plot_funnel(self, factor: str | None = None, effect: str = "Intercept", levels: int = 4):
+    def plot_funnel(
+        self, factor: str | None = None, effect: str = "Intercept", levels: int = 4
+    ) -> Figure:
         """The funnel: ``log(sd)`` of a group effect against that effect in a few levels.
 
         The ``levels`` levels with the fewest rows are shown (their effects depend most on
@@ -310,7 +297,7 @@ class FitTools:
         }
         return _teach.plot_funnel(focus, effects, self._diverging())
 
-    def plot_correlations(self, factor: str | None = None, ci_prob: float = 0.95):
+    def plot_correlations(self, factor: str | None = None, ci_prob: float = 0.95) -> Figure:
         """Posterior of every group-level correlation, over its LKJ prior, per block.
 
         ``factor``: only that factor's blocks (default: all). Each panel shows the posterior
@@ -335,32 +322,25 @@ class FitTools:
         return _teach.plot_correlations(blocks, ci_prob)
 
     # -- saving and refitting ------------------------------------------------------------------
-    def save(self, path) -> Path:
+    def save(self, path: str | os.PathLike[str]) -> Path:
         """Save the fit to one netCDF file (posterior, data, formula, options; no pickle).
 
         Read it back with :func:`formulahier.load`.
         """
-        if getattr(self.spec, "dpars", ()):
-            raise FormulahierError(
-                "Saving models with formulas for auxiliary parameters (fh.bf) is not supported "
-                "yet; save fit.idata with fit.idata.to_netcdf(...) instead."
-            )
-        import formulae as fm
-
         spec = self.spec
-        used = set(fm.model_description(spec.bambi_formula).var_names)
         return _io.write_fit(
             path,
-            required=used,
+            required=set(spec.variables()),
             formula=self.spec.formula,
             options=self.fh_model.options,
             data=self.fh_model.data,
             idata=self.idata,
             settings=self.settings,
             seconds=self.seconds,
+            dpars=spec.dpars,
         )
 
-    def update(self, formula: str | None = None, data=None, **options):
+    def update(self, formula: str | None = None, data: Any = None, **options: Any) -> Any:
         """Refit with changes, like R's ``update()``.
 
         Parameters

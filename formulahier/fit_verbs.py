@@ -9,6 +9,7 @@ relies only on the attributes of ``Fit`` (``fh_model``, ``idata``, ``model``, ``
 from __future__ import annotations
 
 import warnings
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -18,11 +19,12 @@ from . import effects as _effects
 from . import marginal as _marginal
 from . import verbs as _verbs
 from .data import to_pandas
+from .fit_base import FitBase
 
 __all__ = ["FitVerbs"]
 
 
-class FitVerbs:
+class FitVerbs(FitBase):
     """brms-style verbs, conditional effects and draws of a :class:`Fit`."""
 
     # -- what the fit is -----------------------------------------------------------------------
@@ -70,7 +72,7 @@ class FitVerbs:
     # -- predictions ---------------------------------------------------------------------------
     def posterior_epred(
         self,
-        newdata=None,
+        newdata: Any = None,
         re_formula: str | None = None,
         allow_new_levels: bool = False,
         seed: int | None = None,
@@ -87,7 +89,7 @@ class FitVerbs:
 
     def posterior_linpred(
         self,
-        newdata=None,
+        newdata: Any = None,
         re_formula: str | None = None,
         allow_new_levels: bool = False,
         seed: int | None = None,
@@ -99,13 +101,13 @@ class FitVerbs:
 
     def fitted(
         self,
-        newdata=None,
+        newdata: Any = None,
         re_formula: str | None = None,
         summary: bool = True,
         ci_prob: float = 0.95,
         allow_new_levels: bool = False,
         seed: int | None = None,
-    ):
+    ) -> pd.DataFrame | np.ndarray:
         """Posterior mean of the expected response per row (brms ``fitted``).
 
         Parameters
@@ -134,7 +136,9 @@ class FitVerbs:
         index = self.fh_model.data.index if newdata is None else to_pandas(newdata).index
         return _verbs.summarise_draws(values, ci_prob, index=index)
 
-    def residuals(self, summary: bool = True, ci_prob: float = 0.95, re_formula=None):
+    def residuals(
+        self, summary: bool = True, ci_prob: float = 0.95, re_formula: str | None = None
+    ) -> pd.DataFrame | np.ndarray:
         """Residuals ``y - E[y]`` of the fitted rows, per draw (brms ``residuals``).
 
         Returns brms's ``Estimate, Est.Error, Q2.5, Q97.5`` per observation, or with
@@ -147,7 +151,9 @@ class FitVerbs:
         return _verbs.summarise_draws(values, ci_prob, index=self.fh_model.data.index)
 
     # -- fit measures --------------------------------------------------------------------------
-    def bayes_R2(self, summary: bool = True, ci_prob: float = 0.95, re_formula=None):
+    def bayes_R2(
+        self, summary: bool = True, ci_prob: float = 0.95, re_formula: str | None = None
+    ) -> pd.DataFrame | np.ndarray:
         """Bayesian R² (Gelman et al. 2019), per draw, as brms's ``bayes_R2``.
 
         Per draw ``var(mu) / (var(mu) + var(y - mu))`` over the observations, ``mu`` the expected
@@ -157,7 +163,7 @@ class FitVerbs:
         values = _verbs.bayes_r2(self, re_formula)
         return _verbs.summarise_draws(values, ci_prob, ["R2"]) if summary else values
 
-    def loo_R2(self, summary: bool = True, ci_prob: float = 0.95):
+    def loo_R2(self, summary: bool = True, ci_prob: float = 0.95) -> pd.DataFrame | np.ndarray:
         """LOO-adjusted R² (brms ``loo_R2``), through ``arviz_stats.loo_r2``.
 
         ``1 - var(y - E_loo[mu]) / var(y)``, with PSIS-LOO expectations of the expected
@@ -177,7 +183,7 @@ class FitVerbs:
 
     def hypothesis(
         self,
-        hypotheses,
+        hypotheses: str | list[str],
         ci_prob: float = 0.95,
         prior_draws: int = 4000,
         seed: int | None = None,
@@ -247,10 +253,10 @@ class FitVerbs:
     # -- conditional effects -------------------------------------------------------------------
     def conditional_effects(
         self,
-        effects=None,
+        effects: str | list[str] | None = None,
         re_formula: str | None = "~0",
         ci_prob: float = 0.95,
-        conditions=None,
+        conditions: dict[str, Any] | None = None,
         points: bool = False,
     ) -> _effects.ConditionalEffects:
         """The expected response against one predictor, others held fixed (brms).
@@ -283,13 +289,20 @@ class FitVerbs:
         """
         return _effects.conditional_effects(self, effects, re_formula, ci_prob, conditions, points)
 
-    def plot_conditional_effects(self, effects=None, **kwargs):
+    def plot_conditional_effects(
+        self, effects: str | list[str] | None = None, **kwargs: Any
+    ) -> Any:
         """The figure of :meth:`conditional_effects` (same arguments): a matplotlib Figure."""
         return self.conditional_effects(effects, **kwargs).figure
 
     # -- marginaleffects-style, through Bambi's interpret (population level) ----------------
     def comparisons(
-        self, contrast, conditional=None, average_by=None, comparison="diff", ci_prob: float = 0.95
+        self,
+        contrast: _marginal.Contrast,
+        conditional: _marginal.Conditional = None,
+        average_by: _marginal.AverageBy = None,
+        comparison: str = "diff",
+        ci_prob: float = 0.95,
     ) -> pd.DataFrame:
         """Contrasts of the expected response, population level (Bambi ``interpret``).
 
@@ -300,7 +313,12 @@ class FitVerbs:
         return _marginal.comparisons(self, contrast, conditional, average_by, comparison, ci_prob)
 
     def slopes(
-        self, wrt, conditional=None, average_by=None, slope="dydx", ci_prob: float = 0.95
+        self,
+        wrt: _marginal.Contrast,
+        conditional: _marginal.Conditional = None,
+        average_by: _marginal.AverageBy = None,
+        slope: str = "dydx",
+        ci_prob: float = 0.95,
     ) -> pd.DataFrame:
         """Slopes of the expected response, population level (marginaleffects ``slopes``).
 
@@ -309,7 +327,12 @@ class FitVerbs:
         """
         return _marginal.slopes(self, wrt, conditional, average_by, slope, ci_prob)
 
-    def predictions(self, conditional=None, average_by=None, ci_prob: float = 0.95):
+    def predictions(
+        self,
+        conditional: _marginal.Conditional = None,
+        average_by: _marginal.AverageBy = None,
+        ci_prob: float = 0.95,
+    ) -> pd.DataFrame:
         """Expected response on a grid, population level (marginaleffects ``predictions``).
 
         ``fit.predictions({"Days": [0, 9]})``. See :func:`formulahier.marginal.predictions`.

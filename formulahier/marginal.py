@@ -14,10 +14,21 @@ This module does not import :mod:`formulahier.fit`.
 from __future__ import annotations
 
 import warnings
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from .errors import DataError, OptionError
+
+if TYPE_CHECKING:
+    from .fit_base import FitBase
+
+#: A predictor and its values: ``"Days"`` or ``{"Days": [0, 5]}``.
+Contrast = str | dict[str, Any]
+#: The grid: ``"Days"``, ``["Days", "f"]``, ``{"Days": [0, 9]}`` or ``None``.
+Conditional = str | list[str] | dict[str, Any] | None
+#: Average by these columns; ``False``: one row per data row; ``None``: the default.
+AverageBy = str | list[str] | bool | None
 
 __all__ = ["comparisons", "predictions", "slopes"]
 
@@ -57,6 +68,27 @@ def _names(spec) -> list[str]:
     return list(spec)
 
 
+def _interpret(
+    what: str,
+    fitted: FitBase,
+    ci_prob: float,
+    conditional: Conditional,
+    average_by: AverageBy,
+    focus: Contrast | None = None,
+    **kwargs: Any,
+) -> pd.DataFrame:
+    """``bambi.interpret.<what>`` on the fit, after checking the predictors it names.
+
+    ``focus``: the contrast or slope predictor, a name or a dict keyed by names.
+    """
+    import bambi as bmb
+
+    ci_prob = _check(fitted, _names(focus) + _names(conditional), what, ci_prob)
+    average = _average(conditional, average_by)
+    function = getattr(bmb.interpret, what)
+    return _call(function, fitted, ci_prob, conditional=conditional, average_by=average, **kwargs)
+
+
 def _call(function, fitted, ci_prob: float, **kwargs) -> pd.DataFrame:
     with warnings.catch_warnings():
         # Bambi 0.21 calls DataFrame.select_dtypes("object") on the model's data, which pandas
@@ -76,10 +108,10 @@ def _average(conditional, average_by):
 
 
 def comparisons(
-    fitted,
-    contrast,
-    conditional=None,
-    average_by=None,
+    fitted: FitBase,
+    contrast: Contrast,
+    conditional: Conditional = None,
+    average_by: AverageBy = None,
     comparison: str = "diff",
     ci_prob: float = 0.95,
 ) -> pd.DataFrame:
@@ -107,23 +139,19 @@ def comparisons(
         Bambi's summary: ``term, estimate_type, value, estimate, lower_..%, upper_..%``.
 
     """
-    import bambi as bmb
-
-    names = _names(contrast if not isinstance(contrast, dict) else list(contrast))
-    ci_prob = _check(fitted, names + _names(conditional), "comparisons", ci_prob)
-    return _call(
-        bmb.interpret.comparisons,
-        fitted,
-        ci_prob,
-        contrast=contrast,
-        conditional=conditional,
-        average_by=_average(conditional, average_by),
-        comparison=comparison,
-    )
+    return _interpret(
+        "comparisons", fitted, ci_prob, conditional, average_by, contrast,
+        contrast=contrast, comparison=comparison,
+    )  # fmt: skip
 
 
 def slopes(
-    fitted, wrt, conditional=None, average_by=None, slope: str = "dydx", ci_prob: float = 0.95
+    fitted: FitBase,
+    wrt: Contrast,
+    conditional: Conditional = None,
+    average_by: AverageBy = None,
+    slope: str = "dydx",
+    ci_prob: float = 0.95,
 ) -> pd.DataFrame:
     """Population-level slopes of the expected response (marginaleffects ``slopes``).
 
@@ -131,35 +159,20 @@ def slopes(
     value); ``slope`` is ``"dydx"``, ``"eyex"``, ``"eydx"`` or ``"dyex"``. Other arguments as
     for :func:`comparisons`.
     """
-    import bambi as bmb
-
-    names = _names(wrt if not isinstance(wrt, dict) else list(wrt))
-    ci_prob = _check(fitted, names + _names(conditional), "slopes", ci_prob)
-    return _call(
-        bmb.interpret.slopes,
-        fitted,
-        ci_prob,
-        wrt=wrt,
-        conditional=conditional,
-        average_by=_average(conditional, average_by),
-        slope=slope,
+    return _interpret(
+        "slopes", fitted, ci_prob, conditional, average_by, wrt, wrt=wrt, slope=slope
     )
 
 
-def predictions(fitted, conditional=None, average_by=None, ci_prob: float = 0.95):
+def predictions(
+    fitted: FitBase,
+    conditional: Conditional = None,
+    average_by: AverageBy = None,
+    ci_prob: float = 0.95,
+) -> pd.DataFrame:
     """Population-level expected response on a grid (marginaleffects ``predictions``).
 
     ``conditional``: ``"Days"``, ``["Days", "f"]`` or ``{"Days": [0, 9]}``; without it, one
     row averaged over the data. Other arguments as for :func:`comparisons`.
     """
-    import bambi as bmb
-
-    names = _names(conditional if not isinstance(conditional, dict) else list(conditional))
-    ci_prob = _check(fitted, names, "predictions", ci_prob)
-    return _call(
-        bmb.interpret.predictions,
-        fitted,
-        ci_prob,
-        conditional=conditional,
-        average_by=_average(conditional, average_by),
-    )
+    return _interpret("predictions", fitted, ci_prob, conditional, average_by)

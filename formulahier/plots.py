@@ -8,17 +8,31 @@ Every function returns the figure objects (a matplotlib ``Figure`` or an ArviZ
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
 import numpy as np
 import pandas as pd
 
-from .errors import DataError, FormulahierError
+from .errors import DataError, FormulaError
+
+if TYPE_CHECKING:
+    import xarray as xr
+    from matplotlib.figure import Figure
+
+    from .fit_base import BuiltModel
 
 __all__ = ["plot_forest", "plot_ppc", "plot_shrinkage", "plot_trace", "raw_group_estimates"]
 
 MANY_LEVELS = 60  # above this many levels, dot plots drop their level labels
 
 
-def plot_trace(idata, var_names=None, draws=None, **kwargs):
+def plot_trace(
+    idata: xr.DataTree,
+    var_names: Sequence[str] | None = None,
+    draws: dict[str, xr.DataArray] | None = None,
+    **kwargs: Any,
+) -> Any:
     """Trace and marginal density per parameter (``arviz.plot_trace_dist``).
 
     Parameters
@@ -58,7 +72,7 @@ def plot_trace(idata, var_names=None, draws=None, **kwargs):
     return az.plot_trace_dist(idata, var_names=names, **kwargs)
 
 
-def plot_ppc(idata, num_samples: int = 50, **kwargs):
+def plot_ppc(idata: xr.DataTree, num_samples: int = 50, **kwargs: Any) -> Any:
     """Observed response against posterior predictive draws (``arviz.plot_ppc_dist``).
 
     Replicated data sets are thin blue lines, the observed data a thick black line; a legend
@@ -68,7 +82,7 @@ def plot_ppc(idata, num_samples: int = 50, **kwargs):
     from matplotlib.lines import Line2D
 
     if "posterior_predictive" not in idata.children:
-        raise FormulahierError("No posterior predictive draws: call fit.posterior_predictive().")
+        raise DataError("No posterior predictive draws: call fit.posterior_predictive().")
     visuals = dict(kwargs.pop("visuals", None) or {})
     predictive = {"color": "C0", "alpha": 0.3, "width": 0.8}
     observed = {"color": "black", "width": 2.0}
@@ -87,7 +101,11 @@ def plot_ppc(idata, num_samples: int = 50, **kwargs):
     return pc
 
 
-def plot_forest(tables: dict[str, pd.DataFrame], factor: str | None = None, effects=None):
+def plot_forest(
+    tables: dict[str, pd.DataFrame],
+    factor: str | None = None,
+    effects: Sequence[str] | None = None,
+) -> Figure:
     """Caterpillar plot: group-level effects per level with intervals, sorted by estimate.
 
     Parameters
@@ -107,7 +125,9 @@ def plot_forest(tables: dict[str, pd.DataFrame], factor: str | None = None, effe
     import matplotlib.pyplot as plt
 
     if not tables:
-        raise FormulahierError("The model has no group-level effects to plot.")
+        raise FormulaError(
+            "The model has no group-level effects to plot; add a term such as (1 | group)."
+        )
     factor = factor or next(iter(tables))
     if factor not in tables:
         raise DataError(f"No grouping factor '{factor}'; the model has {list(tables)}.")
@@ -138,7 +158,7 @@ def plot_forest(tables: dict[str, pd.DataFrame], factor: str | None = None, effe
     return fig
 
 
-def raw_group_estimates(fh_model, factor: str, effects: list[str]) -> pd.DataFrame:
+def raw_group_estimates(fh_model: BuiltModel, factor: str, effects: list[str]) -> pd.DataFrame:
     """No-pooling estimates: a least-squares fit of the response per level of ``factor``.
 
     The regressors are the block's effects (``Intercept`` and slopes of numeric columns), so
@@ -147,7 +167,7 @@ def raw_group_estimates(fh_model, factor: str, effects: list[str]) -> pd.DataFra
     data = fh_model.data
     response = fh_model.spec.response
     if response not in data.columns:
-        raise FormulahierError(
+        raise FormulaError(
             f"Raw per-group estimates need the response as a column; '{response}' is an expression."
         )
     rows = {}
@@ -159,7 +179,7 @@ def raw_group_estimates(fh_model, factor: str, effects: list[str]) -> pd.DataFra
             elif effect in sub.columns and pd.api.types.is_numeric_dtype(sub[effect]):
                 cols.append(sub[effect].to_numpy(dtype=float))
             else:
-                raise FormulahierError(
+                raise DataError(
                     f"Raw estimates are available for the intercept and numeric slopes, not "
                     f"'{effect}'."
                 )
@@ -174,7 +194,13 @@ def raw_group_estimates(fh_model, factor: str, effects: list[str]) -> pd.DataFra
     return pd.DataFrame.from_dict(rows, orient="index", columns=effects)
 
 
-def plot_shrinkage(fh_model, coef_table: pd.DataFrame, fixef: pd.DataFrame, factor: str, effects):
+def plot_shrinkage(
+    fh_model: BuiltModel,
+    coef_table: pd.DataFrame,
+    fixef: pd.DataFrame,
+    factor: str,
+    effects: Sequence[str],
+) -> Figure:
     """Per-group raw estimates against partial-pooling estimates, with the population mean.
 
     One effect: a dot per level at its raw (no pooling) and its partially pooled estimate,

@@ -8,7 +8,6 @@ where it makes sense, ``r_hat``, ``ess_bulk`` and ``ess_tail``.
 from __future__ import annotations
 
 import html
-import math
 from dataclasses import dataclass, field
 
 import arviz_stats as azs
@@ -18,6 +17,7 @@ import xarray as xr
 
 from .backend import aliased_name, population_names
 from .brms_names import brms_links
+from .table_format import format_table, shown_table
 
 __all__ = ["PosteriorView", "Summary"]
 
@@ -240,15 +240,6 @@ class PosteriorView:
 
 
 # ---- the printed summary ---------------------------------------------------------------
-_PRINT_COLUMNS = {
-    "estimate": "Estimate",
-    "std_error": "Est.Error",
-    "lower": "l-{p}% CI",
-    "upper": "u-{p}% CI",
-    "r_hat": "Rhat",
-    "ess_bulk": "Bulk_ESS",
-    "ess_tail": "Tail_ESS",
-}
 
 
 @dataclass
@@ -320,13 +311,13 @@ class Summary:
             lines += ["", "Group-level effects:"]
             for factor, table in self.group.items():
                 lines.append(f"~{factor} (Number of levels: {self.header['levels'][factor]})")
-                lines.append(_format(table, self.ci_prob))
+                lines.append(format_table(table, self.ci_prob))
                 lines.append("")
         else:
             lines.append("")
-        lines += ["Population-level effects:", _format(self.population, self.ci_prob), ""]
+        lines += ["Population-level effects:", format_table(self.population, self.ci_prob), ""]
         if len(self.family):
-            lines += ["Family specific parameters:", _format(self.family, self.ci_prob), ""]
+            lines += ["Family specific parameters:", format_table(self.family, self.ci_prob), ""]
         lines += ["Diagnostics:"] + [f"  {d}" for d in self.diagnostics]
         return "\n".join(lines)
 
@@ -338,44 +329,10 @@ class Summary:
                 if title[1:] in levels and title.startswith("~"):
                     title = f"{title} (Number of levels: {levels[title[1:]]})"
                 parts.append(f"<h4>{html.escape(title)}</h4>")
-                parts.append(_shown(table, self.ci_prob).to_html())
+                parts.append(shown_table(table, self.ci_prob).to_html())
         items = "".join(f"<li>{html.escape(d)}</li>" for d in self.diagnostics)
         parts.append(f"<h4>Diagnostics</h4><ul>{items}</ul>")
         return "\n".join(parts)
-
-
-def _rename(table: pd.DataFrame, ci_prob: float) -> pd.DataFrame:
-    p = f"{100 * ci_prob:g}"
-    return table.rename(columns={k: v.format(p=p) for k, v in _PRINT_COLUMNS.items()})
-
-
-def _decimals(table: pd.DataFrame) -> int:
-    errs = table["std_error"].abs()
-    errs = errs[errs > 0]
-    if errs.empty:
-        return 2
-    return int(min(max(1 - math.floor(math.log10(errs.min())), 2), 6))
-
-
-def _format(table: pd.DataFrame, ci_prob: float) -> str:
-    if table.empty:
-        return "  (none)"
-    return _shown(table, ci_prob).to_string()
-
-
-def _shown(table: pd.DataFrame, ci_prob: float) -> pd.DataFrame:
-    """The table as printed: estimates to a common precision, r_hat 2 decimals, integer ESS."""
-    dec = _decimals(table)
-    shown = pd.DataFrame(index=table.index)
-    for col in table.columns:
-        values = table[col]
-        if col == "r_hat":
-            shown[col] = values.map(lambda v: "NA" if pd.isna(v) else f"{v:.2f}")
-        elif col.startswith("ess"):
-            shown[col] = values.map(lambda v: "NA" if pd.isna(v) else f"{int(v)}")
-        else:
-            shown[col] = values.map(lambda v, d=dec: f"{v:.{d}f}")
-    return _rename(shown, ci_prob)
 
 
 def _diagnose(summary: Summary, idata, chains: int, collapsed: bool = False) -> list[str]:

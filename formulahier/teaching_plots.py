@@ -11,12 +11,19 @@ the pieces they need (brms-named draws, group means) so that this module does no
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 import xarray as xr
 
 from .errors import DataError, OptionError
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from .fit_base import FitBase
 
 __all__ = [
     "lkj_marginal_density",
@@ -49,7 +56,11 @@ def _n_divergent(diverging: xr.DataArray | None) -> int:
     return 0 if diverging is None else int(diverging.sum())
 
 
-def plot_pairs(draws: dict[str, xr.DataArray], diverging=None, var_names=None):
+def plot_pairs(
+    draws: dict[str, xr.DataArray],
+    diverging: xr.DataArray | None = None,
+    var_names: Sequence[str] | None = None,
+) -> Figure:
     """Pair plot of scalar parameters, divergent transitions in red (brms ``pairs(m)``).
 
     Parameters
@@ -98,7 +109,11 @@ def _divergence_title(what: str, diverging) -> str:
     return f"{what}: {n} divergent transition{'s' * (n != 1)} (red)"
 
 
-def plot_funnel(focus: tuple[str, xr.DataArray], effects: dict[str, xr.DataArray], diverging=None):
+def plot_funnel(
+    focus: tuple[str, xr.DataArray],
+    effects: dict[str, xr.DataArray],
+    diverging: xr.DataArray | None = None,
+) -> Figure:
     """The funnel: log sd of a group effect against that effect in a few levels.
 
     Where the sd is small the level effects are squeezed together, where it is large they
@@ -152,7 +167,9 @@ def lkj_marginal_density(r: np.ndarray, eta: float, size: int) -> np.ndarray:
         return math.exp(log_norm) * np.power(1 - np.asarray(r, dtype=float) ** 2, a - 1)
 
 
-def plot_correlations(blocks: list[tuple[str, dict[str, xr.DataArray], float, int]], ci_prob=0.95):
+def plot_correlations(
+    blocks: list[tuple[str, dict[str, xr.DataArray], float, int]], ci_prob: float = 0.95
+) -> Figure:
     """Posterior of each group-level correlation, with its LKJ prior and interval.
 
     Parameters
@@ -212,7 +229,7 @@ def plot_correlations(blocks: list[tuple[str, dict[str, xr.DataArray], float, in
     return fig
 
 
-def plot_shrinkage_means(means: pd.DataFrame, factor: str, scale: str, label: str):
+def plot_shrinkage_means(means: pd.DataFrame, factor: str, scale: str, label: str) -> Figure:
     """Observed group means against the model's fitted group means, one row per level.
 
     Parameters
@@ -264,7 +281,9 @@ def plot_shrinkage_means(means: pd.DataFrame, factor: str, scale: str, label: st
     return fig
 
 
-def plot_shrinkage_size(means: pd.DataFrame, factor: str, scale: str, label: str, size_name: str):
+def plot_shrinkage_size(
+    means: pd.DataFrame, factor: str, scale: str, label: str, size_name: str
+) -> Figure:
     """Distance from the population level against group size: small groups shrink most.
 
     Each level is a pair of points at its size: the observed group mean (orange) and the
@@ -309,7 +328,9 @@ _CATEGORY_FAMILIES = {"cumulative", "sratio", "categorical"}
 _PROPORTION_FAMILIES = {"bernoulli", "binomial", "beta", "beta_binomial"}
 
 
-def group_means(fitted, factor: str, scale: str = "response") -> tuple[pd.DataFrame, str, str]:
+def group_means(
+    fitted: FitBase, factor: str, scale: str = "response"
+) -> tuple[pd.DataFrame, str, str]:
     """Observed and fitted mean response per level of ``factor``, for any family.
 
     ``raw`` is the level's observed mean response (a proportion ``sum(s) / sum(n)`` for a

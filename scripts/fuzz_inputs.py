@@ -8,6 +8,7 @@ mocked sampling. Counted:
 
 * ``refused``: our error (by class), ``accepted``: built without error;
 * ``foreign``: an exception that is not a FormulahierError escaped (goal: 0);
+* ``bare``: the root FormulahierError itself, not a specific subclass (goal: 0);
 * ``silent``: a case that must be refused was accepted (goal: 0);
 * ``mutated``: the user's data changed (goal: 0);
 * ``overcautious``: a case that must be accepted was refused (informative).
@@ -16,7 +17,7 @@ Usage::
 
     python scripts/fuzz_inputs.py [--cases 10000] [--seed 0]
 
-Exit status 1 if any foreign exception, silent acceptance or mutation was found.
+Exit status 1 if any foreign or bare exception, silent acceptance or mutation was found.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ GB = 1024**3
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the cases; print the counts; 1 if a foreign error, silent acceptance or mutation."""
+    """Run the cases; print the counts; 1 on a foreign or bare error, silence or mutation."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", type=int, default=10_000)
     parser.add_argument("--seed", type=int, default=0)
@@ -84,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"refused with our error: {counts['refused']}")
     for key in sorted(k for k in counts if k.startswith("refused:")):
         print(f"    {key.split(':', 1)[1]}: {counts[key]}")
-    for status in ("foreign", "silent", "mutated", "overcautious"):
+    for status in ("foreign", "bare", "silent", "mutated", "overcautious"):
         print(f"{status}: {counts[status]}")
     print("by kind of case:")
     for kind, table in sorted(by_kind.items()):
@@ -93,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\nfirst {status} cases:")
         for line in lines:
             print(f"  - {line}")
-    return 1 if counts["foreign"] or counts["silent"] or counts["mutated"] else 0
+    return 1 if counts["foreign"] or counts["bare"] or counts["silent"] or counts["mutated"] else 0
 
 
 if __name__ == "__main__":

@@ -37,12 +37,14 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
         (
             "predict",
             "results",
+            "table_format",
             "brms_names",
             "plots",
             "io",
             "comparison",
             "effects",
             "verbs",
+            "fit_base",
             "fit_verbs",
             "fit_tools",
             "teaching_plots",
@@ -207,3 +209,41 @@ def test_the_backend_is_built_from_the_complete_spec(sleepstudy):
     assert model.prior_summary().query("`class` == 'cor' and group == 'Subject'")[
         "prior"
     ].tolist() == ["lkj(4)"]
+
+
+# The error contract: bad input raises a specific subclass from errors.py, never the bare root
+# nor a builtin. A cheap guard over the source; the fuzz tests check the behaviour.
+NOT_RAISED = {
+    "FormulahierError",
+    "Exception",
+    "ValueError",
+    "TypeError",
+    "KeyError",
+    "IndexError",
+    "LookupError",
+    "AttributeError",
+    "RuntimeError",
+    "OSError",
+    "IOError",
+    "FileNotFoundError",
+}
+
+
+def test_no_bare_root_or_builtin_raised():
+    found = []
+    for name, path in _modules().items():
+        tree = ast.parse(path.read_text())
+        # a module's __getattr__ raises AttributeError: that is Python's protocol (PEP 562)
+        protocol = {
+            id(n)
+            for f in ast.walk(tree)
+            if isinstance(f, ast.FunctionDef) and f.name == "__getattr__"
+            for n in ast.walk(f)
+        }
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.Raise) or node.exc is None or id(node) in protocol:
+                continue
+            exc = node.exc.func if isinstance(node.exc, ast.Call) else node.exc
+            if isinstance(exc, ast.Name) and exc.id in NOT_RAISED:
+                found.append(f"{name or '__init__'}:{node.lineno} raise {exc.id}")
+    assert not found, f"raise a specific subclass from formulahier.errors instead: {found}"

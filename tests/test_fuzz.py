@@ -19,6 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import formulahier as fh
+from formulahier import plots as fh_plots
 
 # (family, response) pairs that fit together; mixed with anything from the lists below
 MATCHED = [
@@ -250,7 +251,7 @@ def _unchanged(data, before) -> bool:
 
 def run_case(case: Case) -> tuple[str, str]:
     """``(status, detail)``: status is ``accepted``, ``refused`` (detail: the error class),
-    ``foreign`` (not a FormulahierError), ``silent`` (a bad case accepted), ``mutated`` (the
+    ``foreign`` (not a FormulahierError), ``bare`` (the root class itself), ``silent`` (a bad case accepted), ``mutated`` (the
     data changed) or ``overcautious`` (a good case refused)."""
     before = _snapshot(case.data)
     status, detail = "accepted", ""
@@ -261,6 +262,8 @@ def run_case(case: Case) -> tuple[str, str]:
     except ReachedSampling:
         pass
     except fh.FormulahierError as exc:
+        if type(exc) is fh.FormulahierError:  # the contract: a specific subclass
+            return "bare", f"FormulahierError: {exc}"[:400]
         status, detail = "refused", type(exc).__name__
         if case.bad is False:
             status, detail = "overcautious", f"{type(exc).__name__}: {exc}"[:400]
@@ -662,3 +665,26 @@ def test_prior_dicts_checked(case):
 @given(case=predict_cases())
 def test_predict_inputs_checked(case):
     assert_ours(case)
+
+
+# ---- plots and raw estimates: the paths that raised the bare root before
+
+
+def plot_cases() -> list[Case]:
+    fitted = mocked_fit()
+    return [
+        Case("plot_forest(no groups)", partial(fh_plots.plot_forest, {}), None, True),
+        Case("plot_forest(factor='zz')", partial(fitted.plot_forest, "zz"), None, True),
+        Case("plot_ppc(no draws)", partial(fh_plots.plot_ppc, fitted.idata), None, True),
+        Case(
+            "raw_group_estimates(effect='zz')",
+            partial(fh_plots.raw_group_estimates, fitted.fh_model, "g", ["Intercept", "zz"]),
+            None,
+            True,
+        ),
+    ]
+
+
+def test_plot_inputs_refused_with_specific_errors():
+    for case in plot_cases():
+        assert_ours(case)

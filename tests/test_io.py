@@ -60,6 +60,25 @@ def test_round_trip_predictions_incl_new_levels(saved, sleepstudy):
     pd.testing.assert_frame_equal(back.predict(new, **kw), fit.predict(new, **kw))
 
 
+def test_bf_fit_round_trip(tmp_path, mock_sampling):
+    """A distributional model (fh.bf) saves its auxiliary formula and loads back as itself,
+    including the column only the sigma formula reads."""
+    rng = np.random.default_rng(2)
+    data = pd.DataFrame(
+        {"y": rng.normal(size=60), "x": rng.normal(size=60), "z": rng.normal(size=60)}
+    )
+    data["g"] = [f"g{k % 6}" for k in range(60)]
+    fit = fh.fit(
+        fh.bf("y ~ x + (1 | g)", sigma="~ z"), data, draws=10, chains=1, seed=3, progressbar=False
+    )
+    path = fit.save(tmp_path / "bf.nc")
+    back = fh.load(path)
+    assert back.spec == fit.spec
+    assert back.spec.dpars == (("sigma", "sigma ~ z"),)
+    assert "z" in back.fh_model.data.columns
+    pd.testing.assert_frame_equal(back.fixef(), fit.fixef())
+
+
 def test_file_is_data_not_pickle(saved):
     fit, path = saved
     with h5py.File(path, "r") as f:

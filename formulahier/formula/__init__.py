@@ -3,7 +3,8 @@
 * :mod:`.scan`: the one character scanner (quotes, bracket depth) and the splitters built on it;
 * :mod:`.parse`: text -> response, population part and bar terms (:class:`ParsedFormula`);
 * :mod:`.build`: parsed formula and options -> :class:`~formulahier.spec.ModelSpec`;
-* :mod:`.distributional`: brms's distributional ``bf()`` formulas.
+* :mod:`.distributional`: brms's distributional ``bf()`` formulas;
+* :mod:`.update`: R's ``update.formula`` (``. ~ . + x``), for :meth:`Fit.update`.
 
 Nothing here imports from a later stage (families, data, backend, fit).
 """
