@@ -220,7 +220,7 @@ def compare(fits: Mapping[str, object], *, method: str = "stacking", thin: int =
             "compare() needs a dict of at least two fits, e.g. "
             "fh.compare({'simple': f0, 'slopes': f1})."
         )
-    sizes = {name: f.nobs if hasattr(f, "nobs") else f.n_data_points
+    sizes = {name: getattr(f, "nobs", None) or getattr(f, "n_data_points", None)
              for name, f in fits.items() if hasattr(f, "nobs") or _is_elpd(f)}  # fmt: skip
     if len(set(sizes.values())) > 1:
         raise DataError(

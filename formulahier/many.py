@@ -72,8 +72,8 @@ def _call(func: Callable, job: Any, index: int) -> JobResult:
     try:
         value = func(job)
     except Exception as exc:  # noqa: BLE001 - reported with the job's index, not raised
-        last = traceback.extract_tb(exc.__traceback__)[-1:] or [None]
-        where = f" (at {last[0].filename}:{last[0].lineno})" if last[0] is not None else ""
+        frames = traceback.extract_tb(exc.__traceback__)
+        where = f" (at {frames[-1].filename}:{frames[-1].lineno})" if frames else ""
         return JobResult(index, None, f"{type(exc).__name__}: {exc}{where}",
                          time.perf_counter() - start)  # fmt: skip
     return JobResult(index, value, None, time.perf_counter() - start)

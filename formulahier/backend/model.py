@@ -195,7 +195,7 @@ class HierModel(bmb.Model):
         ``shared.set_value``; :attr:`backend.fh_response` holds the shared variables).
         """
         shared = self.backend.fh_response
-        if self.fh_built_collapsed:
+        if self.fh_built_collapsed and self.fh_plan is not None:
             return self.fh_plan.response_data(y)
         return {k: np.asarray(y).astype(v.dtype).reshape(v.get_value().shape)
                 for k, v in shared.items()}  # fmt: skip
