@@ -35,6 +35,8 @@ if TYPE_CHECKING:  # what the lazy names below resolve to, for type checkers and
     from .fit import Fit, Model, compare, fit, get_prior, load, model
     from .formula import BrmsFormula, bf, build_spec, parse_formula
     from .priors import PriorSpec, prior
+    from .sbc import SBCResult, sbc
+    from .segments import FitCollection, fit_many
     from .spec import GroupBlock, ModelSpec
 
 # public name -> the submodule that defines it (imported on first access)
@@ -56,6 +58,10 @@ _LAZY: dict[str, str] = {
     "prior": ".priors",
     "GroupBlock": ".spec",
     "ModelSpec": ".spec",
+    "SBCResult": ".sbc",
+    "sbc": ".sbc",
+    "FitCollection": ".segments",
+    "fit_many": ".segments",
 }
 
 
@@ -119,4 +125,8 @@ __all__ = [
     "prior",
     "PriorSpec",
     "get_prior",
+    "SBCResult",
+    "sbc",
+    "FitCollection",
+    "fit_many",
 ]

@@ -32,10 +32,11 @@ bulk ESS per gradient about 4x (``docs/performance.md``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, NamedTuple
 
 import numpy as np
+import pytensor
 import pytensor.tensor as pt
 from scipy.special import betaln
 
@@ -52,6 +53,7 @@ __all__ = [
     "marginal_loglik",
     "population_effects",
     "precision_from_chol",
+    "response_parts",
     "sufficient_stats",
     "whitened_covariance",
     "whitening",
@@ -71,6 +73,16 @@ class Stats:
     Zty: np.ndarray  # (J, q)
     ZtX: np.ndarray  # (J, q, p)
     ZtZ: np.ndarray  # (J, q, q)
+
+    def shared(self, prefix: str) -> Stats:
+        """The same cross-products, those of the response as named shared variables.
+
+        ``yty, Xty, Zty`` become ``{prefix}__yty`` ...: a new response, same compiled graph
+        (new values from :func:`response_parts`). Shapes are read from ``XtX``, ``ZtZ``.
+        """
+        new = {k: pytensor.shared(np.asarray(getattr(self, k), dtype=float), name=f"{prefix}__{k}")
+               for k in ("yty", "Xty", "Zty")}  # fmt: skip
+        return replace(self, **new)
 
     def transformed(self, T: np.ndarray) -> Stats:
         """The cross-products of the design ``X @ T`` (e.g. predictors centered)."""
@@ -102,6 +114,20 @@ def sufficient_stats(
     return Stats(len(y), float(y @ y), X.T @ y, X.T @ X, Zty, ZtX, ZtZ)
 
 
+def response_parts(
+    y: np.ndarray, X: np.ndarray, codes: np.ndarray, Z: np.ndarray, n_levels: int
+) -> dict[str, np.ndarray]:
+    """The cross-products that involve the response: ``yty``, ``Xty``, ``Zty``."""
+    y = np.asarray(y, dtype=float)
+    Z = np.asarray(Z, dtype=float).reshape(len(y), -1)
+    Zty = np.stack(
+        [np.bincount(codes, weights=Z[:, a] * y, minlength=n_levels) for a in range(Z.shape[1])],
+        axis=1,
+    )
+    X = np.asarray(X, dtype=float).reshape(len(y), -1)
+    return {"yty": np.asarray(y @ y), "Xty": X.T @ y, "Zty": Zty}
+
+
 class Precision(NamedTuple):
     """The inverse ``S^-1`` of one level's effects covariance and ``log|S|`` (tensors)."""
 
@@ -129,7 +155,7 @@ def _levels(stats: Stats, prec: Precision, s2, B):
 
     ``B`` is ``(J, q, k)``; closed forms for q = 1, 2, batched Cholesky otherwise.
     """
-    q = stats.Zty.shape[1]
+    q = stats.ZtZ.shape[1]
     A = prec.inv[None, :, :] + stats.ZtZ / s2  # (J, q, q)
     if q == 1:
         a = A[:, 0, 0]
@@ -165,8 +191,8 @@ def marginal_loglik(stats: Stats, beta, cov, sigma):
     """
     prec = cov if isinstance(cov, Precision) else precision_from_chol(cov)
     s2 = sigma**2
-    J = stats.Zty.shape[0]
-    if stats.Xty.size:
+    J = stats.ZtZ.shape[0]  # shapes from the design parts: the response's may be shared
+    if stats.XtX.size:
         rr = stats.yty - 2 * pt.dot(stats.Xty, beta) + pt.dot(beta, pt.dot(stats.XtX, beta))
         c = stats.Zty - pt.dot(stats.ZtX, beta)  # (J, q)
     else:
@@ -199,7 +225,7 @@ def integrated_loglik(stats: Stats, cov, sigma, prior_mean, prior_sd) -> Integra
     """
     prec = cov if isinstance(cov, Precision) else precision_from_chol(cov)
     s2 = sigma**2
-    J, p = stats.Zty.shape[0], stats.XtX.shape[0]
+    J, p = stats.ZtZ.shape[0], stats.XtX.shape[0]
     m0, p0 = np.asarray(prior_mean, float), 1.0 / np.asarray(prior_sd, float) ** 2
     # PyTensor ops (constant-folded for arrays), so the cross-products may also be tensors
     B = pt.concatenate([stats.ZtX, stats.Zty[:, :, None]], axis=2)  # (J, q, p + 1)
@@ -226,8 +252,8 @@ def population_effects(chol_H, w, z):
 
 def integrated_cost(stats: Stats) -> int:
     """Cells per gradient that integrating the population effects out adds (J q (p + 1)^2)."""
-    J, q = stats.Zty.shape
-    return J * q * (stats.Xty.size + 1) ** 2
+    J, q = stats.ZtZ.shape[:2]
+    return J * q * (stats.XtX.shape[0] + 1) ** 2
 
 
 # ------------------------------------------------------------ a whitened covariance basis

@@ -183,13 +183,22 @@ def loo(fitted, *, pointwise: bool = True, label: str = "loo", thin: int = 1):
     return result
 
 
+def _is_elpd(value) -> bool:
+    """An ELPD result of ArviZ (``loo``, ``loo_kfold``): what ``fit.kfold()`` returns."""
+    from arviz_stats.utils import ELPDData
+
+    return isinstance(value, ELPDData)
+
+
 def compare(fits: Mapping[str, object], *, method: str = "stacking", thin: int = 1) -> pd.DataFrame:
     """Rank fits by PSIS-LOO expected log predictive density (``arviz.compare``).
 
     Parameters
     ----------
-    fits : dict of str to Fit
-        Name -> fitted model; all fitted to the same observations.
+    fits : dict of str to Fit or ELPD result
+        Name -> fitted model (compared by PSIS-LOO), or the result of ``fit.kfold()`` /
+        ``fit.loo()`` (brms's ``loo_compare`` of ``kfold`` objects); all of the same
+        observations.
     method : str
         Weighting method of :func:`arviz.compare` (``"stacking"``, ``"bb-pseudo-bma"``,
         ``"pseudo-bma"``).
@@ -211,13 +220,15 @@ def compare(fits: Mapping[str, object], *, method: str = "stacking", thin: int =
             "compare() needs a dict of at least two fits, e.g. "
             "fh.compare({'simple': f0, 'slopes': f1})."
         )
-    sizes = {name: f.nobs for name, f in fits.items() if hasattr(f, "nobs")}
+    sizes = {name: getattr(f, "nobs", None) or getattr(f, "n_data_points", None)
+             for name, f in fits.items() if hasattr(f, "nobs") or _is_elpd(f)}  # fmt: skip
     if len(set(sizes.values())) > 1:
         raise DataError(
             f"The fits use different numbers of observations {sizes}; LOO comparisons need the "
             "same data (check for rows dropped for missing values)."
         )
-    loos = {name: loo(f, label=name, thin=thin) for name, f in fits.items()}
+    # a fit gets PSIS-LOO; a computed elpd (fit.kfold(), fit.loo()) is taken as it is
+    loos = {name: f if _is_elpd(f) else loo(f, label=name, thin=thin) for name, f in fits.items()}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
         table = az.compare(loos, method=method, round_to="none")

@@ -408,6 +408,17 @@ class Fit(FitVerbs, FitTools):
         """The priors the model was fitted with, one row per slot (brms ``prior_summary``)."""
         return self.fh_model.prior_summary()
 
+    def kfold(self, K: int = 10, *, folds=None, group=None, seed=None, client=None, **options):
+        """K-fold cross-validation (brms ``kfold``): held-out elpd from K refits.
+
+        ``folds``: ``None`` (random), ``"stratified"`` or ``"grouped"`` by the column ``group``
+        (held-out levels get new-level draws), or one fold id per row; ``client``: a Dask
+        ``Client`` (``None``: here); ``options``: sampler settings for the refits.
+        """
+        from .kfold import kfold
+
+        return kfold(self, K, folds=folds, group=group, seed=seed, client=client, **options)
+
     def summary(self, ci_prob: float = 0.95) -> results.Summary:
         """All tables of the printed summary, with diagnostics."""
         return results.Summary.from_view(self._view, self._header(), ci_prob)

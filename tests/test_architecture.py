@@ -49,12 +49,15 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "fit_tools",
             "teaching_plots",
             "marginal",
+            # k-fold refits through the fit's own Model class; the job runner beneath it
+            "many",
+            "kfold",
         ),
     ),
     # fh.fit, fh.model, Model, Fit
     ("fit", ("fit",)),
     # many fits: simulation-based calibration, k-fold, batches of models
-    ("many fits", ("many", "sbc", "kfold")),
+    ("many fits", ("sbc", "segments")),
     # entry points: the package face, the command line
     ("entry points", ("", "cli", "__main__")),
 ]

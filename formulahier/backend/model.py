@@ -19,12 +19,13 @@ import numpy as np
 import pandas as pd
 from bambi import Prior
 
-from ..collapsed import integrated_cost, sufficient_stats, whitening
+from ..collapsed import integrated_cost, response_parts, sufficient_stats, whitening
 from ..errors import FormulaError, PriorError
 from ..groups import BlockData, Column, GroupTerm, block_data
 from ..spec import ModelSpec
 from .seam import (
     PyMCBackend,
+    aliased_name,
     default_group_sd,
     has_response_dim,
     population_design,
@@ -188,6 +189,20 @@ class HierModel(bmb.Model):
         self.fh_built_collapsed = bool(collapsed)
 
 
+    def response_data(self, y) -> dict[str, np.ndarray]:
+        """New values of the built graph's shared response data, for a response ``y``.
+
+        Same rows, same design: the compiled model samples the posterior given ``y`` once these
+        replace the current values (nutpie's ``compiled.with_data(**values)``, or
+        ``shared.set_value``; :attr:`backend.fh_response` holds the shared variables).
+        """
+        shared = self.backend.fh_response
+        if self.fh_built_collapsed and self.fh_plan is not None:
+            return self.fh_plan.response_data(y)
+        return {k: np.asarray(y).astype(v.dtype).reshape(v.get_value().shape)
+                for k, v in shared.items()}  # fmt: skip
+
+
 def _collapse_reason(bmb_model, spec: ModelSpec) -> str:
     """Why the group effects cannot be integrated out exactly ("" when they can)."""
     family = bmb_model.family
@@ -241,7 +256,7 @@ class _CollapsedPlan:
         raw_X = np.column_stack([*ones, design.X])  # as Bambi stores it in the posterior
         self.names = ([] if design.intercept is None else [design.intercept]) + design.names
         self.sigma = "sigma"
-        blocks = bmb_model.fh_blocks
+        blocks = self._model_blocks = bmb_model.fh_blocks
         Z = np.column_stack([info.data.X for info in blocks])
         n_levels = len(blocks[0].data.groups)
         self.stats_raw = sufficient_stats(y, raw_X, blocks[0].data.codes, Z, n_levels)
@@ -252,6 +267,8 @@ class _CollapsedPlan:
         self.stats = self.stats_raw.transformed(T)
         self.scale = float(np.std(y)) or 1.0
         self.blocks = blocks
+        self.response = aliased_name(bmb_model.response_term)  # prefix of the shared parts
+        self._T, self._raw_X, self._Z = T, raw_X, Z
 
     def layout(self, bmb_model) -> tuple[tuple | None, list[np.ndarray | None]]:
         """How the sampler sees the model, from the priors as set now: ``(population, bases)``.
@@ -272,3 +289,10 @@ class _CollapsedPlan:
             )
             bases.append(whitening(ZtZ[cols, cols], self.stats.n) if eligible else None)
         return population, bases
+
+    def response_data(self, y: np.ndarray) -> dict[str, np.ndarray]:
+        """New values of the shared cross-products (``{response}__yty`` ...) for response ``y``."""
+        info = self._model_blocks[0].data
+        raw = response_parts(y, self._raw_X, info.codes, self._Z, len(info.groups))
+        parts = {"yty": raw["yty"], "Xty": self._T.T @ raw["Xty"], "Zty": raw["Zty"]}
+        return {f"{self.response}__{k}": np.asarray(v, dtype=float) for k, v in parts.items()}

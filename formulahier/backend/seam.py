@@ -222,14 +222,39 @@ class PyMCBackend(PyMCModel):
                 else:
                     self.components[name] = DistributionalComponent(component)
                 self.components[name].build(self, spec)
+            name = aliased_name(spec.response_term)
             if self.fh_plan is None:
                 self.response_component = ResponseComponent(spec.response_term)
                 self.response_component.build(self, spec)
+                self.fh_response = _shared_observed(self.model, name)
             else:  # the group effects integrated out: the likelihood of all rows at once
                 marginal = self.components[parent].marginal
-                pm.Potential(f"{aliased_name(spec.response_term)}_marginal", marginal)
+                pm.Potential(f"{name}_marginal", marginal)
+                self.fh_response = self.components[parent].fh_response
             self.build_potentials(spec)
         self.spec = spec
+
+
+def _shared_observed(model, name: str) -> dict:
+    """Hold the observed response in a named shared variable: new data, same compiled graph.
+
+    Bambi passes the response to PyMC as an array (a constant of the graph); as the value of
+    the observed variable, a shared variable of the same values and type is equivalent, and a
+    compiled model can then be given another response (``nutpie``'s ``with_data``).
+    """
+    rv = model.named_vars.get(name)
+    if rv is None or rv not in model.observed_RVs:
+        return {}
+    old = model.rvs_to_values[rv]
+    data = getattr(old, "data", None)
+    if data is None:  # already a shared variable, or partly missing data
+        return {}
+    shared = pytensor.shared(np.asarray(data), name=f"{name}__data", shape=old.type.shape)
+    del model.values_to_rvs[old]
+    model.rvs_to_values[rv] = shared
+    model.values_to_rvs[shared] = rv
+    rv.tag.observations = shared
+    return {shared.name: shared}
 
 
 class _Component(DistributionalComponent):
@@ -241,6 +266,7 @@ class _Component(DistributionalComponent):
         self.fh_plan = plan
         self.fh_layout = None
         self.marginal = None
+        self.fh_response: dict = {}  # name -> shared variable of the response's cross-products
 
     def build(self, pymc_backend, bmb_model):
         # what is integrated out, from the priors as they are when the model is built
@@ -290,11 +316,13 @@ class _Component(DistributionalComponent):
             else:
                 parts.append(precision_from_chol(chol))
         prec, sigma = block_precision(parts), model[plan.sigma]
+        stats = plan.stats.shared(plan.response)  # yty, Xty, Zty: swappable for a new response
+        self.fh_response = {v.name: v for v in (stats.yty, stats.Xty, stats.Zty)}
         if population is None:
             beta = pt.concatenate([pt.atleast_1d(model[name]).flatten() for name in plan.names])
-            return marginal_loglik(plan.stats, beta, prec, sigma)
+            return marginal_loglik(stats, beta, prec, sigma)
         slots, mean, sd = population
-        integrated = integrated_loglik(plan.stats, prec, sigma, mean, sd)
+        integrated = integrated_loglik(stats, prec, sigma, mean, sd)
         add_population(model, slots, integrated, "population__z_offset")
         return integrated.loglik
 
@@ -488,9 +516,12 @@ def link_function(bmb_model):
     return link.name, link.link
 
 
-def family_log_likelihood(bmb_model, posterior):
-    """Pointwise log-likelihood given the parent parameter's values in ``posterior``."""
-    return bmb_model.family.log_likelihood(model=bmb_model, posterior=posterior, data=None)
+def family_log_likelihood(bmb_model, posterior, frame: pd.DataFrame | None = None):
+    """Pointwise log-likelihood given the parent parameter's values in ``posterior``.
+
+    Of the model's own response, or of the rows of ``frame`` (their response and trials).
+    """
+    return bmb_model.family.log_likelihood(model=bmb_model, posterior=posterior, data=frame)
 
 
 def family_posterior_predictive(bmb_model, posterior, rng, frame: pd.DataFrame):
