@@ -12,8 +12,6 @@ so a script that fails early, ``formulahier --help`` and a notebook's first cell
 from __future__ import annotations
 
 import importlib
-import sys
-import types
 from typing import TYPE_CHECKING
 
 from .about import __version__
@@ -31,9 +29,11 @@ from .errors import (
 
 if TYPE_CHECKING:  # what the lazy names below resolve to, for type checkers and IDEs
     from . import datasets
+    from .api import compare, fit, get_prior, load, model
     from .families import FAMILIES
-    from .fit import Fit, Model, compare, fit, get_prior, load, model
+    from .fitted import Fit
     from .formula import BrmsFormula, bf, build_spec, parse_formula
+    from .modeling import Model
     from .priors import PriorSpec, prior
     from .sbc import SBCResult, sbc
     from .segments import FitCollection, fit_many
@@ -45,13 +45,13 @@ _LAZY: dict[str, str] = {
     "FAMILIES": ".families",
     "BrmsFormula": ".formula",
     "bf": ".formula",
-    "Fit": ".fit",
-    "Model": ".fit",
-    "compare": ".fit",
-    "fit": ".fit",
-    "get_prior": ".fit",
-    "load": ".fit",
-    "model": ".fit",
+    "Fit": ".fitted",
+    "Model": ".modeling",
+    "compare": ".api",
+    "fit": ".api",
+    "get_prior": ".api",
+    "load": ".api",
+    "model": ".api",
     "build_spec": ".formula",
     "parse_formula": ".formula",
     "PriorSpec": ".priors",
@@ -75,22 +75,6 @@ def __getattr__(name: str):
         if place == where:
             globals()[other] = module if other == "datasets" else getattr(module, other)
     return globals()[name]
-
-
-class _Package(types.ModuleType):
-    """The package module: ``formulahier.fit`` stays the function when the submodule loads.
-
-    Importing ``formulahier.fit`` (the module) makes Python bind it as the package's attribute
-    ``fit``; the public name is the function, as it was when this file imported it eagerly.
-    """
-
-    def __setattr__(self, name: str, value) -> None:
-        if name == "fit" and isinstance(value, types.ModuleType):
-            value = value.fit
-        super().__setattr__(name, value)
-
-
-sys.modules[__name__].__class__ = _Package
 
 
 def __dir__() -> list[str]:

@@ -1,7 +1,7 @@
 """Model comparison by PSIS-LOO (through ArviZ), with the log-likelihood computed on demand.
 
 Works on anything with ``.model`` (the Bambi model) and ``.idata`` (its DataTree), i.e. a
-:class:`formulahier.Fit`; this module does not import :mod:`formulahier.fit`.
+:class:`formulahier.Fit`; this module does not import :mod:`formulahier.fitted`.
 """
 
 from __future__ import annotations

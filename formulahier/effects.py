@@ -8,7 +8,7 @@ other predictor is held at its mean (numeric) or its reference level (categorica
 formulahier's own prediction (:func:`formulahier.predict.predict`, ``kind="mean"``), by default
 without group-level effects (brms's ``re_formula = NA``).
 
-This module does not import :mod:`formulahier.fit`.
+This module does not import :mod:`formulahier.fitted`.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """What the mixins of :class:`formulahier.Fit` may use of it, declared for the type checker.
 
 :class:`~formulahier.fit_tools.FitTools` and :class:`~formulahier.fit_verbs.FitVerbs` sit below
-``fit.py`` and never import it; :class:`FitBase` names the attributes ``Fit.__init__`` sets and
+``fitted.py`` and never import it; :class:`FitBase` names the attributes ``Fit.__init__`` sets and
 the methods ``Fit`` defines, and :class:`BuiltModel` what they use of :class:`formulahier.Model`.
 Nothing here runs: the declarations only have annotations.
 """

@@ -3,7 +3,7 @@
 :class:`FitTools` is a mixin of :class:`formulahier.Fit`; its methods delegate to
 :mod:`formulahier.predict`, :mod:`formulahier.compare`, :mod:`formulahier.plots` and
 :mod:`formulahier.io`. It relies only on the attributes of ``Fit`` (``fh_model``, ``idata``,
-``settings``, ``seconds``) and does not import :mod:`formulahier.fit`.
+``settings``, ``seconds``) and does not import :mod:`formulahier.fitted`.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 :class:`FitVerbs` is a mixin of :class:`formulahier.Fit`; its methods are thin and delegate to
 :mod:`formulahier.verbs`, :mod:`formulahier.effects` and :mod:`formulahier.brms_names`. It
 relies only on the attributes of ``Fit`` (``fh_model``, ``idata``, ``model``, ``spec``,
-``_view``, ``predict``) and does not import :mod:`formulahier.fit`.
+``_view``, ``predict``) and does not import :mod:`formulahier.fitted`.
 """
 
 from __future__ import annotations

@@ -107,7 +107,8 @@ def _fit_fold(job: dict) -> dict:
     model_options = {k: options.pop(k) for k in list(options) if k in MODEL_OPTIONS}
     with warnings.catch_warnings(), quiet_pymc():
         warnings.simplefilter("ignore")
-        # the fit's own Model class (as fit.update() does): this module never imports fit.py
+        # the fit's own Model class (as fit.update() does): this module never imports
+        # fitted.py or modeling.py
         built = job["model_class"](job["formula"], job["train"], **model_options)
         fitted = built.fit(progressbar=False, **options)
         ll = heldout_log_likelihood(fitted, job["test"], seed=job["options"].get("seed"))

@@ -8,7 +8,7 @@ only**, so every result here is population-level: brms's ``re_formula = NA``. Fo
 with group effects use :meth:`formulahier.Fit.predict` or
 :meth:`formulahier.Fit.conditional_effects`.
 
-This module does not import :mod:`formulahier.fit`.
+This module does not import :mod:`formulahier.fitted`.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Every function returns the figure objects (a matplotlib ``Figure`` or an ArviZ
 ``PlotCollection``) and never calls ``plt.show()``. Functions take the pieces they need
 (``idata``, the formulahier ``Model``, result tables) so that this module does not import
-:mod:`formulahier.fit`.
+:mod:`formulahier.fitted`.
 """
 
 from __future__ import annotations

@@ -33,8 +33,8 @@ import xarray as xr
 from scipy import stats
 
 from . import validate as check
+from .api import model as build_model
 from .errors import OptionError, SamplerError
-from .fit import model as build_model
 from .many import check_client, dask_workers, local_workers, quiet_pymc, run_jobs
 from .spec import MODEL_OPTIONS
 

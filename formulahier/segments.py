@@ -14,8 +14,9 @@ from typing import Any
 
 import pandas as pd
 
+from .api import fit, model
 from .errors import DataError, OptionError
-from .fit import Fit, fit, model
+from .fitted import Fit
 from .many import quiet_pymc, run_jobs
 from .spec import MODEL_OPTIONS
 

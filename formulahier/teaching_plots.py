@@ -5,7 +5,7 @@ prior; shrinkage of group means works for every family, also against group size.
 
 Every function returns a matplotlib ``Figure`` and never calls ``plt.show()``. Functions take
 the pieces they need (brms-named draws, group means) so that this module does not import
-:mod:`formulahier.fit`; :class:`formulahier.fit_tools.FitTools` gathers them.
+:mod:`formulahier.fitted`; :class:`formulahier.fit_tools.FitTools` gathers them.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Every function takes a :class:`formulahier.Fit` (``fitted``) and computes with formulahier's
 own prediction engine (:mod:`formulahier.predict`), so group-level effects and new levels are
-included as in brms. This module does not import :mod:`formulahier.fit`.
+included as in brms. This module does not import :mod:`formulahier.fitted`.
 
 Draw arrays are ``(draws, rows)`` with the draws of chain 1 first, then chain 2, ...: the order
 of the rows of :meth:`formulahier.Fit.as_draws_df`.

@@ -30,7 +30,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("families and checks", ("families", "checks", "data")),
     # arguments -> complete spec -> backend, one stage after another; prior tables; the
     # approximate methods (laplace, pathfinder, advi) that Model.fit calls instead of NUTS
-    ("construction", ("construct", "prior_check", "approx")),
+    ("construction", ("construct", "prior_check", "approx", "samplers")),
     # what Fit delegates to: they take a fit-like object and never import fit.py
     (
         "after the fit",
@@ -54,8 +54,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "kfold",
         ),
     ),
-    # fh.fit, fh.model, Model, Fit
-    ("fit", ("fit",)),
+    # Fit (fitted.py), Model (modeling.py: builds and samples), fh.fit / fh.model / fh.load (api.py)
+    ("fit", ("fitted", "modeling", "api")),
     # many fits: simulation-based calibration, k-fold, batches of models
     ("many fits", ("sbc", "segments")),
     # entry points: the package face, the command line

@@ -1,0 +1,290 @@
+""":class:`Model`: a multilevel model built from an lme4/brms formula, ready to sample."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from . import construct
+from . import validate as check
+from .approx import approximate, khat_verdict
+from .backend import BlockInfo, add_exact_effects, bambi_posterior, observed_data
+from .errors import (
+    MemoryLimitError,
+    OptionError,
+)
+from .fitted import Fit
+from .formula import BrmsFormula
+from .priors import PriorSpec, Resolved
+from .progress import progress_on_stderr
+from .samplers import auto_sampler, check_method, check_sampler
+from .spec import ModelSpec
+
+if TYPE_CHECKING:
+    import pymc
+    import xarray as xr
+    from matplotlib.axes import Axes
+
+
+__all__ = ["Model"]
+
+
+class Model:
+    """A multilevel model built from an lme4/brms formula, ready to sample.
+
+    Create it with :func:`formulahier.model`. Attributes: ``spec`` (what the model is),
+    ``data`` (the cleaned copy used), ``bambi`` (the :class:`bambi.Model`), ``nobs``.
+    """
+
+    def __init__(
+        self,
+        formula: str | BrmsFormula,
+        data: Any,
+        *,
+        family: str = "gaussian",
+        link: str | None = None,
+        priors: Mapping[str, Any] | Sequence[PriorSpec] | None = None,
+        correlated: bool | Mapping[str, bool] = True,
+        noncentered: bool | str | Mapping[str, bool | str] = "auto",
+        lkj_eta: float = 2.0,
+        collapse: bool | str = "auto",
+    ) -> None:
+        # one way: options -> spec -> data and the complete spec -> backend -> brms priors
+        # (formulahier.construct); nothing is written back into what a stage has built
+        spec = construct.resolve_spec(
+            formula,
+            family=family,
+            link=link,
+            correlated=correlated,
+            noncentered=noncentered,
+            lkj_eta=lkj_eta,
+            collapse=collapse,
+        )
+        done = construct.complete_spec(spec, data, priors)
+        self.spec: ModelSpec = done.spec
+        self.data, self.dropped = done.data, done.dropped
+        self.parameterization = done.parameterization
+        self.priors, self.prior_specs = done.priors, done.prior_specs
+        # constructor options, as given: enough (with the data) to rebuild this model
+        self.options = {
+            "family": family,
+            "link": link,
+            "priors": priors,
+            "correlated": correlated,
+            "noncentered": noncentered,
+            "lkj_eta": lkj_eta,
+            "collapse": collapse,
+        }
+        self.bambi = construct.build_backend(done)
+        self.prior_resolution: Resolved | None = None
+        if self.prior_specs:  # brms-style priors, matched against Bambi's terms
+            self.prior_resolution = construct.brms_priors(
+                self.bambi, done.blocks, self.prior_specs
+            )
+
+    @property
+    def formula(self) -> str:
+        """The formula as written."""
+        return self.spec.formula
+
+    @property
+    def nobs(self) -> int:
+        """Number of observations used (after dropping incomplete rows)."""
+        return len(self.data)
+
+    @property
+    def blocks(self) -> list[BlockInfo]:
+        """The group-level blocks as built (:class:`~formulahier.backend.BlockInfo`)."""
+        return self.bambi.fh_blocks
+
+    def build(self) -> pymc.Model:
+        """Build (once) and return the PyMC model that is sampled.
+
+        For a collapsed gaussian model (``collapse``) that is the model with the group effects
+        integrated out; :attr:`collapsed` says whether it is.
+        """
+        if not self.bambi.built or self.bambi.fh_built_collapsed != self.bambi.fh_collapsed:
+            self.bambi.build()
+        return self.bambi.backend.model
+
+    @property
+    def collapsed(self) -> bool:
+        """Whether the group effects are integrated out while sampling (gaussian models)."""
+        return self.bambi.fh_collapsed
+
+    @property
+    def pymc_model(self) -> pymc.Model:
+        """The PyMC model, built on first access."""
+        return self.build()
+
+    def prior_summary(self) -> pd.DataFrame:
+        """Every prior slot and its prior, like brms's ``prior_summary`` (see :func:`get_prior`)."""
+        from .prior_check import prior_table
+
+        eta_groups = dict(self.spec.lkj_eta_groups)
+        return prior_table(
+            self.bambi, self.spec.lkj_eta, eta_groups, self.prior_resolution, self.priors
+        )
+
+    def prior_predictive(self, draws: int = 500, seed: int | None = None) -> xr.DataTree:
+        """Draws from the prior and the prior predictive (no MCMC), as an ArviZ DataTree.
+
+        Groups ``prior`` (parameters), ``prior_predictive`` (the response per observation)
+        and ``observed_data``.
+        """
+        from .prior_check import prior_predictive
+
+        draws, seed = check.positive_int(draws, "draws"), check.seed(seed)
+        if not self.bambi.built or self.bambi.fh_built_collapsed:
+            self.bambi.build(collapsed=False)  # the full model: it draws the group effects
+        return prior_predictive(self.bambi, draws=draws, seed=seed)
+
+    def plot_prior_predictive(
+        self,
+        draws: int = 500,
+        seed: int | None = None,
+        idata: xr.DataTree | None = None,
+        ax: Axes | None = None,
+    ) -> Axes:
+        """Plot the prior predictive response against the observed one; returns the Axes.
+
+        Pass ``idata`` from :meth:`prior_predictive` to reuse draws; ``ax`` to draw on it.
+        """
+        from .prior_check import plot_prior_predictive
+
+        idata = self.prior_predictive(draws, seed) if idata is None else idata
+        return plot_prior_predictive(idata, self.bambi, ax=ax)
+
+    def fit(
+        self,
+        *,
+        sampler: str = "auto",
+        method: str = "nuts",
+        draws: int = 1000,
+        tune: int = 1000,
+        chains: int = 4,
+        seed: int | None = None,
+        progressbar: bool = True,
+        **sampler_kwargs: Any,
+    ) -> Fit:
+        """Sample the posterior (or approximate it) and return a :class:`Fit`.
+
+        Parameters
+        ----------
+        sampler : {"auto", "pymc", "nutpie", "numpyro", "blackjax"}
+            NUTS implementation (through Bambi). ``"auto"`` (default): PyMC's sampler, or nutpie
+            where it is installed and one gradient is costly (:func:`auto_sampler`).
+        method : {"nuts", "laplace", "pathfinder", "advi"}
+            ``"nuts"`` (default): MCMC. The others are fast approximations (:mod:`.approx`)
+            with a Pareto k-hat check stated in the summary; ``draws x chains`` draws are kept.
+        draws, tune, chains : int
+            Kept draws, warm-up draws and chains (``tune`` is unused by the approximations).
+        seed : int, optional
+            Same seed, same draws.
+        progressbar : bool
+            Show PyMC's progress bar.
+        **sampler_kwargs
+            Passed to :func:`pymc.sample` (``target_accept`` defaults to 0.9 here; raise it to
+            0.95 if divergences remain; ``cores=...``).
+
+        """
+        how = check_method(method)
+        key = check_sampler(sampler)
+        check.sampling(draws, tune, chains, seed)
+        check.progressbar(progressbar)
+        if how != "nuts" and sampler_kwargs:
+            raise OptionError(
+                f"method={how!r} takes no sampler options; got {sorted(sampler_kwargs)}. "
+                "They belong to method='nuts'."
+            )
+        if key == "auto":
+            n_effects = sum(info.size for info in self.blocks)
+            key = auto_sampler(self.collapsed, self.nobs, n_effects)
+        pass_on = check.sampler_options(sampler_kwargs, key, "Model.fit()")
+        if how != "nuts":
+            return self._approximate(how, draws, tune, chains, seed, progressbar)
+        if key == "pymc":
+            pass_on.setdefault("cores", min(chains, os.cpu_count() or 1))
+        # 0.9 instead of PyMC's 0.8: removes most divergences at ~10-30% more gradient
+        # evaluations (measurements in docs/performance.md)
+        if "target_accept" not in (pass_on.get("nuts") or {}):
+            sampler_kwargs.setdefault("target_accept", 0.9)
+            pass_on.setdefault("target_accept", 0.9)
+        self.build()
+        start = time.perf_counter()
+        try:
+            with progress_on_stderr(progressbar):  # never into stdout; full width in logs
+                idata = self.bambi.fit(
+                    draws=draws,
+                    tune=tune,
+                    chains=chains,
+                    random_seed=seed,
+                    inference_method=key,
+                    progressbar=progressbar,
+                    # our summary's diagnostics replace PyMC's own lines (which also warn on
+                    # the constant diagonal of a correlation matrix)
+                    **{"compute_convergence_checks": False, **pass_on},
+                )
+        except MemoryError:
+            raise MemoryLimitError(self._draws_memory_advice(draws, chains)) from None
+        posterior = self._finish_posterior(idata["posterior"].to_dataset(), idata, seed)
+        idata["posterior"] = posterior
+        seconds = time.perf_counter() - start
+        settings = {"sampler": key, "draws": draws, "tune": tune, "chains": chains, "seed": seed}
+        settings["method"] = "nuts"
+        settings["construction"] = "collapsed" if self.collapsed else "full"
+        # plain-valued sampler options (target_accept, max_treedepth, ...): kept by update()
+        # and saved with the fit; "cores" depends on the machine and is not kept
+        settings["sampler_kwargs"] = {
+            k: v
+            for k, v in sampler_kwargs.items()
+            if k != "cores" and isinstance(v, (bool, int, float, str))
+        }
+        return Fit(self, idata, settings, seconds)
+
+    def _finish_posterior(self, posterior, idata, seed):
+        """Drop the Cholesky factors; a collapsed fit gets its group effects drawn exactly."""
+        drop = [b.corr + "_chol" for b in self.blocks if b.corr]
+        posterior = posterior.drop_vars([v for v in drop if v in posterior])
+        if self.collapsed:  # the group effects, drawn exactly given each posterior draw
+            posterior = add_exact_effects(self.bambi, posterior, seed)
+            idata["observed_data"] = observed_data(self.bambi)
+        return posterior
+
+    def _approximate(self, how: str, draws: int, tune: int, chains: int, seed, progressbar) -> Fit:
+        """A :class:`Fit` from an approximate posterior (:mod:`.approx`)."""
+        import xarray as xr
+
+        self.build()
+        start = time.perf_counter()
+        result = approximate(self.pymc_model, how, draws, chains, seed, progressbar)
+        idata = xr.DataTree()
+        if not self.collapsed:
+            idata["observed_data"] = observed_data(self.bambi)
+        posterior = result.posterior
+        posterior = posterior[[v for v in posterior.data_vars if not v.endswith("__")]]
+        posterior = self._finish_posterior(bambi_posterior(self.bambi, posterior), idata, seed)
+        idata["posterior"] = posterior
+        seconds = time.perf_counter() - start
+        # tune is unused here but kept, so that update(method="nuts") warms up as asked
+        settings = {"sampler": "auto", "draws": draws, "tune": tune, "chains": chains, "seed": seed}
+        settings.update(method=how, khat=result.khat, verdict=khat_verdict(how, result.khat))
+        settings["construction"] = "collapsed" if self.collapsed else "full"
+        settings["sampler_kwargs"] = {"method": how}  # update() refits with the same method
+        return Fit(self, idata, settings, seconds)
+
+    def _draws_memory_advice(self, draws: int, chains: int) -> str:
+        n_values = sum(info.size * len(info.data.groups) for info in self.blocks)
+        gb = 2 * n_values * draws * chains * 8 / 1e9  # the effects and their offsets
+        return (
+            f"Out of memory while sampling: keeping {chains} chains x {draws} draws of "
+            f"{n_values:,} group-level values needs about {gb:.1f} GB. Keep fewer draws "
+            "(draws=..., chains=...), or use a machine with more memory."
+        )
+
+    def __repr__(self) -> str:
+        return f"<formulahier.Model {self.formula!r}, family={self.spec.family}, nobs={self.nobs}>"
