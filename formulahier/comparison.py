@@ -30,7 +30,7 @@ _ADVICE = (
     "PSIS-LOO is unreliable for these observations (often points with much influence, or "
     "groups with few observations in a model with many group effects). Options: "
     "az.loo(fit.idata, moment_match=True, ...) (moment matching), K-fold cross-validation "
-    "(az.loo_kfold), or refitting without those points (reloo); more draws help when k is "
+    "(fit.kfold(K=10)), or refitting without those points (reloo); more draws help when k is "
     "only slightly above the threshold."
 )
 

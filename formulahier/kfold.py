@@ -51,7 +51,11 @@ def kfold_split(n: int, K: int = 10, folds=None, group=None, seed: int | None = 
         given = np.asarray(folds)
         if given.shape != (n,):
             raise OptionError(f"folds has {given.size} values; it needs one per row ({n}).")
+        if pd.isna(given).any():
+            raise OptionError("folds has missing values; give every row a fold (1..K).")
         values = pd.unique(given)
+        if len(values) < 2:
+            raise OptionError(f"folds gives {len(values)} distinct fold; k-fold needs at least 2.")
         return pd.Series(given).map({v: i + 1 for i, v in enumerate(sorted(values))}).to_numpy()
     if group is None:
         raise OptionError(f'folds="{folds}" needs group=: a column of the data (e.g. "Subject").')
@@ -143,6 +147,9 @@ def kfold(fit, K: int = 10, *, folds=None, group: str | None = None, seed: int |
     n = len(data)
     if folds in ("grouped", "stratified") and group is None and len(fit.spec.factors) == 1:
         group = fit.spec.factors[0]  # the model's one grouping factor
+    if group is not None and (folds is None or folds == "random"):
+        raise OptionError(f"group={group!r} goes with folds='grouped' (leave groups out) or "
+                          "folds='stratified'; random folds ignore it.")  # fmt: skip
     values = None
     if group is not None:
         if not isinstance(group, str) or group not in data.columns:

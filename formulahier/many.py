@@ -21,6 +21,7 @@ import time
 import traceback
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from multiprocessing import get_context
 from typing import Any
@@ -201,6 +202,7 @@ def run_jobs(
         for index, job in enumerate(jobs):
             record(_call(func, job, index))
         return results  # type: ignore[return-value]
+    _check_main_guard()
     # forkserver/spawn: the workers do not inherit this process's threads (PyTensor, BLAS)
     with ProcessPoolExecutor(max_workers=n, mp_context=get_context("spawn")) as pool:
         futures = {pool.submit(_call, func, job, i): i for i, job in enumerate(jobs)}
@@ -208,5 +210,34 @@ def run_jobs(
             try:
                 record(future.result())
             except Exception as exc:  # noqa: BLE001 - a worker process died
-                record(JobResult(futures[future], None, f"{type(exc).__name__}: {exc}"))
+                hint = _GUARD_HINT if isinstance(exc, BrokenProcessPool) else ""
+                record(JobResult(futures[future], None, f"{type(exc).__name__}: {exc}{hint}"))
     return results  # type: ignore[return-value]
+
+
+_GUARD_HINT = (
+    " (worker processes re-import the script that started them: in a script, call fit.kfold(), "
+    "fh.sbc() or fh.fit_many() under `if __name__ == \"__main__\":`, or pass workers=1)"
+)
+
+
+def _check_main_guard() -> None:
+    """Refuse to start worker processes from a spawned child that is re-running a script.
+
+    The workers are spawned: each imports the user's script as ``__mp_main__``; a script that
+    calls ``fit.kfold()`` / ``fh.sbc()`` / ``fh.fit_many()`` at its top level, without
+    ``if __name__ == "__main__":``, would start its jobs again in every worker, which Python
+    stops with a bootstrapping error and a broken pool. Say so instead.
+    """
+    import multiprocessing
+
+    main = sys.modules.get("__main__")
+    if multiprocessing.parent_process() is not None and getattr(main, "__name__", "") == (
+        "__mp_main__"
+    ):
+        raise OptionError(
+            "These fits run in worker processes, which re-import your script: put the code "
+            "that calls fit.kfold(), fh.sbc() or fh.fit_many() under "
+            "`if __name__ == \"__main__\":` (Python's rule for multiprocessing), or pass "
+            "workers=1 to run them in this process."
+        )

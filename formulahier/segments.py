@@ -100,7 +100,11 @@ def fit_many(formula, data, by: str, *, client=None, workers: int | None = None,
         raise DataError(f"by={by!r} is not a column of the data; columns: {list(frame.columns)}.")
     if "progressbar" in options:
         raise OptionError("fit_many() shows one progress line: pass progressbar=, not per fit.")
-    segments = list(pd.unique(frame[by].dropna()))
+    missing = int(frame[by].isna().sum())
+    if missing:
+        raise DataError(f"{missing} row(s) have no value of by={by!r}: they belong to no "
+                        "segment. Drop them (data.dropna(subset=[by])) or give them a value.")
+    segments = list(pd.unique(frame[by]))
     try:
         segments = sorted(segments)
     except TypeError:  # mixed types: keep the order of appearance

@@ -97,6 +97,26 @@ def test_kfold_split_errors_name_the_fix():
         kfold_split(5, folds=[1, 2])
     with pytest.raises(fh.OptionError, match="folds"):
         kfold_split(5, folds="blocked")
+    with pytest.raises(fh.OptionError, match="at least 2"):
+        kfold_split(4, folds=[1, 1, 1, 1])
+    with pytest.raises(fh.OptionError, match="missing"):
+        kfold_split(4, folds=[1, np.nan, 2, 2])
+
+
+def test_worker_processes_say_when_a_script_lacks_the_main_guard(tmp_path):
+    """A script calling run_jobs at top level: spawned workers re-run it; the error says why."""
+    import subprocess
+    import sys
+
+    if (os.cpu_count() or 1) < 2:
+        pytest.skip("needs two cores")
+    script = tmp_path / "unguarded.py"
+    script.write_text("import math\nfrom formulahier.many import run_jobs\n"
+                      "print(run_jobs(math.sqrt, [1.0, 4.0], workers=2, progress=False))\n")
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                         timeout=300, cwd=tmp_path)  # fmt: skip
+    assert '__name__ == "__main__"' in out.stdout  # the jobs' error, in the parent
+    assert "__main__" in out.stderr  # the worker's own error names the guard too
 
 
 # ---------------------------------------------------------------- kfold / fit_many (mocked)
@@ -123,6 +143,8 @@ def test_kfold_grouped_is_an_elpd_that_compare_takes(tiny, mock_sampling):
     assert set(table.index) == {"kfold", "pooled"}
     with pytest.raises(fh.OptionError, match="unknown"):
         fit.kfold(K=3, thin=2, workers=1)
+    with pytest.raises(fh.OptionError, match="folds='grouped'"):  # group= is not ignored
+        fit.kfold(K=3, group="g", workers=1)
 
 
 def test_fit_many_stacks_fixef_and_varcorr(tiny, mock_sampling):
@@ -136,6 +158,8 @@ def test_fit_many_stacks_fixef_and_varcorr(tiny, mock_sampling):
     assert list(fits.varcorr().columns[:2]) == ["seg", "group"]
     with pytest.raises(fh.DataError, match="segment"):
         fh.fit_many("y ~ x", tiny, by="segment")
+    with pytest.raises(fh.DataError, match="no value of by"):  # not dropped in silence
+        fh.fit_many("y ~ x", tiny.assign(seg=tiny["seg"].where(tiny.index > 0)), by="seg")
 
 
 def test_fit_many_reports_a_failing_segment(tiny, mock_sampling):
