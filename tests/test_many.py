@@ -133,7 +133,10 @@ def tiny():
 def test_kfold_grouped_is_an_elpd_that_compare_takes(tiny, mock_sampling):
     fit = fh.fit("y ~ x + (1 | g)", tiny, draws=20, tune=10, chains=2, progressbar=False,
                  seed=1)  # fmt: skip
-    kf = fit.kfold(K=3, folds="grouped", seed=4, progressbar=False, workers=1)  # group: the one factor
+    assert fit.settings["construction"] == "collapsed"  # the folds share one graph
+    # sampler="pymc": through pm.sample, which the mock replaces (nutpie would compile)
+    kf = fit.kfold(K=3, folds="grouped", seed=4, progressbar=False, workers=1,
+                   sampler="pymc")  # group: the one factor  # fmt: skip
     assert kf.kind == "loo_kfold" and kf.n_folds == 3 and kf.n_data_points == len(tiny)
     assert kf.elpd_i.shape == (len(tiny),) and np.isfinite(kf.elpd_i).all()
     assert kf.elpd == pytest.approx(float(kf.elpd_i.sum()))
@@ -145,6 +148,41 @@ def test_kfold_grouped_is_an_elpd_that_compare_takes(tiny, mock_sampling):
         fit.kfold(K=3, thin=2, workers=1)
     with pytest.raises(fh.OptionError, match="folds='grouped'"):  # group= is not ignored
         fit.kfold(K=3, group="g", workers=1)
+
+
+def test_kfold_refits_a_model_that_is_not_collapsed(tiny, mock_sampling):
+    fit = fh.fit("y ~ x + (1 | g)", tiny, draws=20, tune=10, chains=2, progressbar=False,
+                 seed=1, collapse=False)  # fmt: skip
+    kf = fit.kfold(K=3, seed=4, progressbar=False, workers=1)
+    assert kf.n_folds == 3 and np.isfinite(kf.elpd_i).all()
+    assert kf.compilations == 3  # one refit, so one compilation, per fold
+
+
+def test_kfold_fold_data_is_the_model_of_the_training_rows(tiny):
+    """One graph, the training rows' cross-products swapped in = the model built on those rows.
+
+    The log density of the collapsed model built on all rows, with ``fold_data(keep)`` as its
+    shared values, equals that of the model built on the kept rows alone, at several points.
+    """
+    priors = [fh.prior("normal(0, 1)", "Intercept"), fh.prior("normal(0, 1)", "sd"),
+              fh.prior("normal(0, 1)", "sigma")]  # fixed: Bambi's defaults rescale to the rows
+    keep = np.ones(len(tiny), dtype=bool)
+    keep[[0, 6, 7, 13, 20, 29]] = False  # every level keeps rows
+    full = fh.model("y ~ 1 + (1 | g)", tiny, priors=priors)
+    train = fh.model("y ~ 1 + (1 | g)", tiny[keep].reset_index(drop=True), priors=priors)
+    assert full.collapsed and train.collapsed
+    values, raw = full.bambi.fh_plan.fold_data(keep)
+    assert raw.n == keep.sum()
+    model = full.pymc_model
+    shared = full.bambi.backend.fh_response
+    assert set(values) == set(shared)  # every cross-product is shared, the design's too
+    for name, value in values.items():
+        shared[name].set_value(value)
+    logp_full, logp_train = model.compile_logp(), train.pymc_model.compile_logp()
+    rng = np.random.default_rng(1)
+    for _ in range(3):
+        point = {k: v + rng.normal(0, 0.3, np.shape(v)) for k, v in model.initial_point().items()}
+        assert logp_full(point) == pytest.approx(logp_train(point), rel=1e-10)
 
 
 def test_fit_many_stacks_fixef_and_varcorr(tiny, mock_sampling):
