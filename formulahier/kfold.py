@@ -41,6 +41,12 @@ def kfold_split(n: int, K: int = 10, folds=None, group=None, seed: int | None = 
     ``folds=None``: random folds of (nearly) equal size; ``"stratified"``: each value of
     ``group`` (an array) spread evenly over the folds; ``"grouped"``: every row of one level of
     ``group`` in the same fold (K at most the number of levels); an array: the folds as given.
+
+    Why not ArviZ's: arviz_stats (1.3) has the same three splitters only as private helpers
+    (``loo_kfold_helper._kfold_split_*``); its public ``loo_kfold`` runs the refits itself, one
+    after another through a ``SamplingWrapper``, which would give up the folds' shared compiled
+    model and their Dask jobs. Same rules as loo's and ArviZ's: folds of sizes differing by at
+    most one, strata dealt round the folds, levels assigned whole.
     """
     rng = np.random.default_rng(seed)
     if isinstance(folds, str) or folds is None:
@@ -181,13 +187,46 @@ def _drop_unused(frame: pd.DataFrame) -> pd.DataFrame:
 def kfold(fit, K: int = 10, *, folds=None, group: str | None = None, seed: int | None = None,
           client=None, workers: int | None = None, progressbar: bool = True,
           **options: Any):  # fmt: skip
-    """K-fold cross-validation of ``fit`` by refitting (brms ``kfold``); see :meth:`Fit.kfold`.
+    """K-fold cross-validation of ``fit`` by refitting (brms ``kfold``); ``fit.kfold(...)``.
+
+    Parameters
+    ----------
+    fit : Fit
+        The fitted model; its formula, options, data and sampler settings are refitted.
+    K : int
+        Number of folds (at most the rows, or the levels for ``folds="grouped"``).
+    folds : {None, "stratified", "grouped"} or array
+        ``None``: random folds of equal size; ``"stratified"``: each value of ``group`` spread
+        over the folds; ``"grouped"``: every row of a level of ``group`` in one fold (its
+        levels are then new levels, given new-level draws); or one fold id per row.
+    group : str, optional
+        A column of the data (default: the model's grouping factor, if it has one).
+    seed : int, optional
+        Seeds the folds and every refit.
+    client : dask.distributed.Client, optional
+        Run the refits on this Dask cluster; ``None``: here.
+    workers : int, optional
+        Local worker processes (at most ``os.cpu_count() // chains``).
+    progressbar : bool
+        One progress line on stderr.
+    **options
+        Sampler settings for the refits (``draws``, ``tune``, ``chains``, ``target_accept``,
+        ``sampler``); the fit's by default.
+
+    A collapsed gaussian fit (the default for one grouping factor) is refitted from **one
+    compiled model**: every cross-product of the collapsed likelihood is shared data, and each
+    fold swaps in those of its training rows, so only the first fold compiles (nutpie, where
+    installed; ``sampler="pymc"`` samples each fold with PyMC, which compiles per call). The
+    priors are then the full fit's in every fold (Bambi's default priors are scaled to the
+    whole data set; a refit from scratch would rescale them to the training rows). Other models
+    are refitted from scratch, one compilation per fold.
 
     Returns
     -------
     arviz_stats.ELPDDataLOOKFold
         ``elpd`` (elpd_kfold), ``se``, ``p`` (p_kfold), ``elpd_i`` (pointwise, over the rows),
-        ``n_folds``; ``fh.compare`` takes it beside fits.
+        ``n_folds``; ``fh.compare`` takes it beside fits. Also ``compilations`` (how many
+        models were compiled) and ``compile_seconds``.
 
     """
     from arviz_stats.utils import ELPDDataLOOKFold

@@ -226,3 +226,38 @@ def test_sbc_detects_a_planted_prior_mismatch():
     assert test.loc["b_Intercept", "p_chi2"] < 1e-4 and test.loc["b_Intercept", "p_pot_c"] < 1e-3
     fig = res.plot("hist")
     assert len([a for a in fig.axes if a.get_visible()]) == 3
+
+
+@pytest.mark.slow  # no MCMC, but three models compiled (about 40 s)
+def test_sbc_fits_with_the_priors_it_simulated_from():
+    """Bambi's default priors scale with sd(y); SBC's fit must keep the simulation's priors.
+
+    ``fh.sbc`` builds its fit model on the user's design *and response* (``sim_model.data``),
+    then swaps each simulated response into the shared data: the prior density is the
+    simulation's on every simulation. A model built on a simulated response (the planted bug)
+    has other default priors, and the same check sees it.
+    """
+    import importlib
+
+    sbc_module = importlib.import_module("formulahier.sbc")
+    rng = np.random.default_rng(2)
+    data = pd.DataFrame({"g": np.repeat([f"g{i}" for i in range(6)], 4), "x": rng.normal(size=24),
+                         "y": rng.normal(50, 20, size=24)})  # fmt: skip
+    formula = "y ~ x + (x | g)"
+    options = {"collapse": False, "noncentered": True, "family": "gaussian", "priors": None}
+    sim = fh.model(formula, data, **options)  # default priors: scaled to sd(y) = 20
+    y_sim = np.asarray(sim.prior_predictive(draws=1, seed=3)["prior_predictive"]["y"]).ravel()
+    job = {"key": "priors-test", "formula": formula, "data": sim.data, "model_options": options,
+           "sampler": "pymc"}  # fmt: skip
+    (fit_model, pymc_fit, _), _, _ = sbc_module._build(job)
+    for name, value in fit_model.bambi.response_data(y_sim).items():
+        fit_model.bambi.backend.fh_response[name].set_value(value)
+    naive = fh.model(formula, data.assign(y=y_sim), **options)  # priors rescaled to y_sim
+
+    def prior_logp(model):
+        return model.compile_logp(vars=model.free_RVs)
+
+    point = sim.pymc_model.initial_point()
+    simulated = prior_logp(sim.pymc_model)(point)
+    assert prior_logp(pymc_fit)(point) == pytest.approx(simulated, rel=1e-12)
+    assert abs(prior_logp(naive.pymc_model)(point) - simulated) > 1.0  # the planted bug shows
