@@ -17,8 +17,9 @@ PACKAGE = Path(__file__).resolve().parents[1] / "formulahier"
 
 #: Bottom to top. A name covers the module and, for a subpackage, every module inside it.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
-    # what everything may use: the error classes, the version, the frozen spec, validators
-    ("foundation", ("errors", "about", "spec", "validate", "progress", "blas")),
+    # what everything may use: the error classes, the version, the model options and sampler
+    # settings (frozen dataclasses), the frozen spec, validators
+    ("foundation", ("errors", "about", "settings", "spec", "validate", "progress", "blas")),
     # formula text -> ModelSpec; the safe grammar of formulas read from files
     ("formula", ("formula", "safety")),
     # pieces the backend is built from: group codes and columns, the collapsed algebra,
