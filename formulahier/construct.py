@@ -29,7 +29,7 @@ from typing import Any
 import pandas as pd
 
 from . import checks
-from .backend import BlockInfo, HierModel, plan_blocks, split_group_priors
+from .backend import BlockInfo, HierModel, bambi_family_names, plan_blocks, split_group_priors
 from .data import prepare_data
 from .errors import FormulaError, FormulahierError, MemoryLimitError, OptionError, PriorError
 from .families import resolve_family
@@ -55,7 +55,8 @@ def resolve_spec(formula: str | BrmsFormula, options: ModelOptions | None = None
     correlated, collapse = options.correlated, options.collapse
     bform = formula if isinstance(formula, BrmsFormula) else None  # fh.bf(...)
     text = formula.formula if isinstance(formula, BrmsFormula) else formula
-    bambi_family, bambi_link = resolve_family(options.family, options.link)  # R/brms -> Bambi
+    # R/brms names -> Bambi's; Bambi's other families passed through
+    bambi_family, bambi_link = resolve_family(options.family, options.link, bambi_family_names())
     spec = build_spec(
         text,
         family=bambi_family,

@@ -20,15 +20,16 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     # what everything may use: the error classes, the version, the model options and sampler
     # settings (frozen dataclasses), the frozen spec, validators
     ("foundation", ("errors", "about", "settings", "spec", "validate", "progress", "blas")),
-    # formula text -> ModelSpec; the safe grammar of formulas read from files
-    ("formula", ("formula", "safety")),
+    # formula text -> ModelSpec; R/brms family names -> Bambi's; the safe grammar of formulas
+    # read from files
+    ("formula", ("formula", "families", "safety")),
     # pieces the backend is built from: group codes and columns, the collapsed algebra,
     # parameterization, brms-style priors, bundled data sets
     ("model pieces", ("groups", "collapsed", "parameterization", "priors", "datasets")),
     # the backend: Bambi's model plus the blocks; backend/seam/ alone knows Bambi internals
     ("backend", ("backend",)),
-    # families (ask the seam which families Bambi has), checks of the data against the spec
-    ("families and checks", ("families", "checks", "data")),
+    # checks of the data against the spec
+    ("checks", ("checks", "data")),
     # arguments -> complete spec -> backend, one stage after another; prior tables; the
     # approximate methods (laplace, pathfinder, advi) that Model.fit calls instead of NUTS
     ("construction", ("construct", "prior_check", "approx", "samplers")),
