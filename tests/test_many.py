@@ -226,6 +226,23 @@ def test_sbc_detects_a_planted_prior_mismatch():
     assert test.loc["b_Intercept", "p_chi2"] < 1e-4 and test.loc["b_Intercept", "p_pot_c"] < 1e-3
     fig = res.plot("hist")
     assert len([a for a in fig.axes if a.get_visible()]) == 3
+    assert res.ess.shape == res.ranks.shape and (res.ess > 0).all().all()  # ESS per fit
+
+
+def test_sbc_ecdf_plot_draws_the_simultaneous_band():
+    """The ECDF-difference panels get the 95% band of a uniform ECDF (ArviZ's computation)."""
+    from matplotlib.collections import PolyCollection
+
+    ranks = pd.DataFrame({"b_x": np.random.default_rng(1).integers(0, 51, 80),
+                          "sigma": np.arange(80) % 51})  # fmt: skip
+    res = fh.SBCResult(ranks, 50, pd.DataFrame(), pd.Series(dtype=int), 1, 0.0, [], 0.0, {})
+    pc = res.plot("ecdf")
+    for name in ranks:
+        ax = pc.viz["plot"][name].item()
+        bands = [c for c in ax.collections if isinstance(c, PolyCollection)]
+        assert len(bands) == 1 and "simultaneous" in bands[0].get_label()
+        heights = bands[0].get_paths()[0].vertices[:, 1]
+        assert heights.min() < -0.05 and heights.max() > 0.05  # around zero, wide for 80 sims
 
 
 @pytest.mark.slow  # no MCMC, but three models compiled (about 40 s)
