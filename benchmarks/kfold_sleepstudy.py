@@ -5,14 +5,16 @@
 Fits ``Reaction ~ Days + (Days | Subject)`` (defaults: collapse="auto", pymc sampler), then
 ``fit.kfold(K)`` with random folds and ``fit.loo()``; prints and writes
 ``benchmarks/results/kfold_sleepstudy.json``: elpd_kfold, se, p_kfold, elpd_loo, se, the
-difference in units of the k-fold se, and the times. Also leave-one-subject-out
-(``folds="grouped"``) with ``--grouped``.
+difference in units of the k-fold se, the times, the compilations the folds took (1: the
+collapsed model's folds share one compiled graph) and the load average. Also
+leave-one-subject-out (``folds="grouped"``) with ``--grouped``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import time
 import warnings
@@ -47,13 +49,15 @@ def main() -> None:
     out = {"K": args.K, "chains": args.chains, "draws": args.draws,
            "construction": fit.settings["construction"], "fit_seconds": t_fit,
            "kfold_seconds": t_kfold, "elpd_kfold": kf.elpd, "se_kfold": kf.se, "p_kfold": kf.p,
-           "elpd_loo": float(loo.elpd), "se_loo": float(loo.se), "p_loo": float(loo.p)}  # fmt: skip
+           "elpd_loo": float(loo.elpd), "se_loo": float(loo.se), "p_loo": float(loo.p),
+           "kfold_compilations": kf.compilations, "kfold_compile_seconds": kf.compile_seconds,
+           "load_average_1min_at_end": os.getloadavg()[0]}  # fmt: skip
     out["diff_in_se"] = (out["elpd_kfold"] - out["elpd_loo"]) / out["se_kfold"]
     if args.grouped:
         t2 = time.perf_counter()
         kg = fit.kfold(K=18, folds="grouped", seed=args.seed)
         out.update(grouped_seconds=time.perf_counter() - t2, elpd_logo=kg.elpd, se_logo=kg.se,
-                   p_logo=kg.p)  # fmt: skip
+                   p_logo=kg.p, grouped_compilations=kg.compilations)  # fmt: skip
     print(json.dumps(out, indent=1))
     path = ROOT / "benchmarks/results/kfold_sleepstudy.json"
     path.write_text(json.dumps(out, indent=1))

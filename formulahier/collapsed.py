@@ -32,7 +32,7 @@ bulk ESS per gradient about 4x (``docs/performance.md``).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -75,19 +75,35 @@ class Stats:
     ZtZ: np.ndarray  # (J, q, q)
 
     def shared(self, prefix: str) -> Stats:
-        """The same cross-products, those of the response as named shared variables.
+        """The same cross-products as named shared variables of fixed shape.
 
-        ``yty, Xty, Zty`` become ``{prefix}__yty`` ...: a new response, same compiled graph
-        (new values from :func:`response_parts`). Shapes are read from ``XtX``, ``ZtZ``.
+        Every field becomes ``{prefix}__{field}`` (``{prefix}__yty`` ...), so one compiled graph
+        serves a new response (new ``yty, Xty, Zty``: :func:`response_parts`) or a subset of the
+        rows (every field: :func:`sufficient_stats` of the rows kept, as k-fold needs).
         """
-        new = {k: pytensor.shared(np.asarray(getattr(self, k), dtype=float), name=f"{prefix}__{k}")
-               for k in ("yty", "Xty", "Zty")}  # fmt: skip
+        new = {k: pytensor.shared(np.asarray(getattr(self, k), dtype=float), name=f"{prefix}__{k}",
+                                  shape=np.shape(getattr(self, k)))
+               for k in self.names()}  # fmt: skip
         return replace(self, **new)
+
+    @classmethod
+    def names(cls) -> list[str]:
+        """The fields: ``n, yty, Xty, XtX, Zty, ZtX, ZtZ``."""
+        return [f.name for f in fields(cls)]
+
+    def values(self) -> dict[str, np.ndarray]:
+        """Every field as an array, by field name (the values :meth:`shared` variables take)."""
+        return {k: np.asarray(getattr(self, k), dtype=float) for k in self.names()}
 
     def transformed(self, T: np.ndarray) -> Stats:
         """The cross-products of the design ``X @ T`` (e.g. predictors centered)."""
         return Stats(self.n, self.yty, T.T @ self.Xty, T.T @ self.XtX @ T, self.Zty,
                      self.ZtX @ T, self.ZtZ)  # fmt: skip
+
+
+def _shape(value) -> tuple[int, ...]:
+    """The shape of an array, or the static shape of a shared variable (:meth:`Stats.shared`)."""
+    return tuple(value.type.shape) if hasattr(value, "type") else np.shape(value)
 
 
 def sufficient_stats(
@@ -155,7 +171,7 @@ def _levels(stats: Stats, prec: Precision, s2, B):
 
     ``B`` is ``(J, q, k)``; closed forms for q = 1, 2, batched Cholesky otherwise.
     """
-    q = stats.ZtZ.shape[1]
+    q = _shape(stats.ZtZ)[1]
     A = prec.inv[None, :, :] + stats.ZtZ / s2  # (J, q, q)
     if q == 1:
         a = A[:, 0, 0]
@@ -191,8 +207,8 @@ def marginal_loglik(stats: Stats, beta, cov, sigma):
     """
     prec = cov if isinstance(cov, Precision) else precision_from_chol(cov)
     s2 = sigma**2
-    J = stats.ZtZ.shape[0]  # shapes from the design parts: the response's may be shared
-    if stats.XtX.size:
+    J = _shape(stats.ZtZ)[0]  # static shapes: the cross-products may be shared variables
+    if np.prod(_shape(stats.XtX)):
         rr = stats.yty - 2 * pt.dot(stats.Xty, beta) + pt.dot(beta, pt.dot(stats.XtX, beta))
         c = stats.Zty - pt.dot(stats.ZtX, beta)  # (J, q)
     else:
@@ -225,7 +241,7 @@ def integrated_loglik(stats: Stats, cov, sigma, prior_mean, prior_sd) -> Integra
     """
     prec = cov if isinstance(cov, Precision) else precision_from_chol(cov)
     s2 = sigma**2
-    J, p = stats.ZtZ.shape[0], stats.XtX.shape[0]
+    J, p = _shape(stats.ZtZ)[0], _shape(stats.XtX)[0]
     m0, p0 = np.asarray(prior_mean, float), 1.0 / np.asarray(prior_sd, float) ** 2
     # PyTensor ops (constant-folded for arrays), so the cross-products may also be tensors
     B = pt.concatenate([stats.ZtX, stats.Zty[:, :, None]], axis=2)  # (J, q, p + 1)
@@ -252,8 +268,8 @@ def population_effects(chol_H, w, z):
 
 def integrated_cost(stats: Stats) -> int:
     """Cells per gradient that integrating the population effects out adds (J q (p + 1)^2)."""
-    J, q = stats.ZtZ.shape[:2]
-    return J * q * (stats.XtX.shape[0] + 1) ** 2
+    J, q = _shape(stats.ZtZ)[:2]
+    return J * q * (_shape(stats.XtX)[0] + 1) ** 2
 
 
 # ------------------------------------------------------------ a whitened covariance basis

@@ -19,6 +19,7 @@ import os
 import sys
 import time
 import traceback
+import warnings
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
@@ -28,7 +29,16 @@ from typing import Any
 
 from .errors import OptionError
 
-__all__ = ["JobResult", "Progress", "check_client", "local_workers", "quiet_pymc", "run_jobs"]
+__all__ = [
+    "JobResult",
+    "Progress",
+    "check_client",
+    "compile_for_data",
+    "local_workers",
+    "quiet_pymc",
+    "run_jobs",
+    "sample_with_data",
+]
 
 DASK_HINT = (
     "Running on a Dask cluster needs dask.distributed: install it with "
@@ -241,3 +251,53 @@ def _check_main_guard() -> None:
             "`if __name__ == \"__main__\":` (Python's rule for multiprocessing), or pass "
             "workers=1 to run them in this process."
         )
+
+
+def compile_for_data(pymc_model, sampler: str):
+    """The model compiled by nutpie (one numba compilation; new data via ``with_data``), else None.
+
+    ``sampler="pymc"``: None: :func:`sample_with_data` then sets the shared values and calls
+    ``pymc.sample``, which compiles per call (from PyTensor's cache once the graph is known).
+    """
+    if sampler != "nutpie":
+        return None
+    import nutpie
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return nutpie.compile_pymc_model(pymc_model)
+
+
+def sample_with_data(bmb_model, pymc_model, compiled, values: dict, *, draws: int, tune: int,
+                     chains: int, seed: int, options: dict | None = None):  # fmt: skip
+    """Posterior draws of a built model given new values of its shared data; and divergences.
+
+    ``values``: new values by shared-variable name (``HierModel.response_data``, or
+    ``fold_data`` of a collapsed plan): the same graph, new data. Returns the raw posterior (a
+    Dataset, PyMC's names) and the number of divergent transitions.
+    """
+    import numpy as np
+
+    options = dict(options or {})
+    with warnings.catch_warnings(), quiet_pymc():
+        warnings.simplefilter("ignore")
+        if compiled is not None:
+            import nutpie
+
+            trace = nutpie.sample(compiled.with_data(**values), draws=draws, tune=tune,
+                                  chains=chains, cores=chains, seed=seed, progress_bar=False,
+                                  **options)  # fmt: skip
+        else:
+            import pymc as pm
+
+            shared = bmb_model.backend.fh_response
+            for name, value in values.items():
+                shared[name].set_value(value)
+            trace = pm.sample(draws=draws, tune=tune, chains=chains, cores=1, random_seed=seed,
+                              progressbar=False, model=pymc_model,
+                              compute_convergence_checks=False, **options)  # fmt: skip
+    posterior = trace["posterior"]
+    posterior = posterior.to_dataset() if hasattr(posterior, "to_dataset") else posterior
+    stats = trace["sample_stats"] if "sample_stats" in trace else None  # none: PyMC's test mock
+    return posterior, 0 if stats is None else int(np.asarray(stats["diverging"]).sum())
+

@@ -35,7 +35,15 @@ from scipy import stats
 from . import validate as check
 from .api import model as build_model
 from .errors import OptionError, SamplerError
-from .many import check_client, dask_workers, local_workers, quiet_pymc, run_jobs
+from .many import (
+    check_client,
+    compile_for_data,
+    dask_workers,
+    local_workers,
+    quiet_pymc,
+    run_jobs,
+    sample_with_data,
+)
 from .spec import MODEL_OPTIONS
 
 __all__ = ["SBCResult", "sbc"]
@@ -63,11 +71,7 @@ def _build(job: Mapping) -> tuple:
         warnings.simplefilter("ignore")
         model = build_model(job["formula"], job["data"], **job["model_options"])
         pymc_model = model.pymc_model
-        compiled = None
-        if job["sampler"] == "nutpie":
-            import nutpie
-
-            compiled = nutpie.compile_pymc_model(pymc_model)
+        compiled = compile_for_data(pymc_model, job["sampler"])
     _COMPILED.clear()  # one model per process at a time
     _COMPILED[job["key"]] = (model, pymc_model, compiled)
     return _COMPILED[job["key"]], time.perf_counter() - start, 1
@@ -75,34 +79,17 @@ def _build(job: Mapping) -> tuple:
 
 def _sample(model, pymc_model, compiled, job: Mapping, y: np.ndarray, seed: int):
     """Posterior draws given response ``y`` (new data, same graph) and the divergences."""
-    values = model.bambi.response_data(y)
-    options = dict(job["sampler_options"])
-    with warnings.catch_warnings(), quiet_pymc():
-        warnings.simplefilter("ignore")
-        if compiled is not None:
-            import nutpie
-
-            trace = nutpie.sample(compiled.with_data(**values), draws=job["draws"],
-                                  tune=job["tune"], chains=job["chains"], cores=job["chains"],
-                                  seed=seed, progress_bar=False, **options)  # fmt: skip
-        else:
-            import pymc as pm
-
-            for name, shared in model.bambi.backend.fh_response.items():
-                shared.set_value(values[name])
-            trace = pm.sample(draws=job["draws"], tune=job["tune"], chains=job["chains"],
-                              cores=1, random_seed=seed, progressbar=False, model=pymc_model,
-                              compute_convergence_checks=False, **options)  # fmt: skip
-    posterior = trace["posterior"]
-    posterior = posterior.to_dataset() if hasattr(posterior, "to_dataset") else posterior
-    diverging = trace["sample_stats"]["diverging"]
-    return posterior, int(np.asarray(diverging).sum())
+    return sample_with_data(model.bambi, pymc_model, compiled, model.bambi.response_data(y),
+                            draws=job["draws"], tune=job["tune"], chains=job["chains"],
+                            seed=seed, options=job["sampler_options"])  # fmt: skip
 
 
 def _run_chunk(job: Mapping) -> dict:
     """Fit one chunk of simulations with one compiled model; per-simulation errors kept."""
     (model, pymc_model, compiled), compile_s, compiles = _build(job)
-    rows, errors, seconds, divergences = [], [], [], []
+    import arviz_stats
+
+    rows, errors, seconds, divergences, ess = [], [], [], [], []
     for sim, y, truth, seed in zip(job["sims"], job["ys"], job["truths"], job["seeds"],
                                    strict=True):  # fmt: skip
         start = time.perf_counter()
@@ -113,12 +100,15 @@ def _run_chunk(job: Mapping) -> dict:
                      if k in truth}  # fmt: skip
             rows.append((sim, ranks))
             divergences.append((sim, div))
+            ess.append((sim, {k: float(arviz_stats.ess(v.reshape(job["chains"], -1)))
+                              for k, v in draws.items() if k in truth}))  # fmt: skip
         except Exception as exc:  # noqa: BLE001 - one simulation failing is reported
             errors.append((sim, f"{type(exc).__name__}: {exc}"))
         seconds.append(time.perf_counter() - start)
     # a sampler the pymc path compiles per call: every simulation compiles
     n_compiles = compiles if compiled is not None else len(job["sims"])
     return {"rows": rows, "errors": errors, "seconds": seconds, "divergences": divergences,
+            "ess": ess,
             "compile_seconds": compile_s, "compilations": n_compiles,
             "pid": os.getpid()}  # fmt: skip
 
@@ -137,6 +127,10 @@ class SBCResult:
         ``simulation, error`` of simulations that did not fit.
     divergences : pandas.Series
         Divergent transitions per simulation.
+    ess : pandas.DataFrame
+        Bulk ESS of each parameter's draws (before thinning), one row per simulation: ranks are
+        over ``n_draws`` thinned draws; where the ESS is much below ``n_draws`` those draws are
+        autocorrelated and the ranks clump (``None`` for a result read back without it).
     compilations : int
         How many times a model was compiled (once per worker process with nutpie).
     seconds : float
@@ -145,8 +139,8 @@ class SBCResult:
     """
 
     def __init__(self, ranks, n_draws, failed, divergences, compilations, seconds,
-                 sim_seconds, compile_seconds, settings):  # fmt: skip
-        self.ranks, self.n_draws, self.failed = ranks, n_draws, failed
+                 sim_seconds, compile_seconds, settings, ess=None):  # fmt: skip
+        self.ranks, self.n_draws, self.failed, self.ess = ranks, n_draws, failed, ess
         self.divergences, self.compilations, self.seconds = divergences, compilations, seconds
         self.sim_seconds, self.compile_seconds = sim_seconds, compile_seconds
         self.settings = settings
@@ -184,11 +178,14 @@ class SBCResult:
                           "p_pot_c": float(np.asarray(pv))}  # fmt: skip
         return pd.DataFrame(rows).T.astype({"df": int})
 
-    def plot(self, kind: str = "ecdf", var_names: Sequence[str] | None = None, bins=None):
+    def plot(self, kind: str = "ecdf", var_names: Sequence[str] | None = None, bins=None,
+             envelope_prob: float = 0.95):  # fmt: skip
         """Plot the ranks: ``"ecdf"`` or ``"hist"``; both results have ``.savefig(path)``.
 
         ``"ecdf"``: ArviZ's ECDF-difference plot of the PIT values (``arviz_plots.plot_ecdf_pit``
-        with its pot_c test: p-value per panel, suspicious points marked), a PlotCollection;
+        with its pot_c test: p-value per panel, suspicious points marked), a PlotCollection,
+        with the simultaneous ``envelope_prob`` band of an ECDF of uniform values (grey; from
+        ``arviz_stats.ecdf_utils.ecdf_pit``, as ArviZ's ``method="envelope"`` draws it);
         ``"hist"``: rank histograms with the 99% band of counts under uniform ranks, a Figure.
         """
         names = list(var_names or self.ranks.columns)
@@ -203,8 +200,10 @@ class SBCResult:
             tree = xr.DataTree.from_dict({"prior_sbc": prior_sbc})
             cols = min(3, len(names))
             size = (4.2 * cols, 2.9 * -(-len(names) // cols))
-            return plot_ecdf_pit(tree, method="pot_c", col_wrap=cols,
-                                 figure_kwargs={"figsize": size, "layout": "constrained"})
+            pc = plot_ecdf_pit(tree, method="pot_c", col_wrap=cols,
+                               figure_kwargs={"figsize": size, "layout": "constrained"})
+            _add_envelopes(pc, pit, envelope_prob)
+            return pc
         return _rank_histograms(self, names, bins)
 
     def to_dict(self) -> dict[str, Any]:
@@ -216,24 +215,44 @@ class SBCResult:
                 else None, "divergent_sims": int((self.divergences > 0).sum()),
                 "divergences": self.divergences.to_dict(),
                 "test": self.test().to_dict("index"),
-                "ranks": self.ranks.to_dict("list")}  # fmt: skip
+                "ranks": self.ranks.to_dict("list"),
+                "ess": None if self.ess is None else self.ess.to_dict("list")}  # fmt: skip
 
     @classmethod
     def from_dict(cls, saved: Mapping[str, Any]) -> SBCResult:
         """Rebuild a result from :meth:`to_dict` (e.g. read back from a JSON file)."""
         ranks = pd.DataFrame(saved["ranks"])
         ranks.index.name = "simulation"
+        ess = pd.DataFrame(saved["ess"], index=ranks.index) if saved.get("ess") else None
         divergences = pd.Series({int(k): v for k, v in saved.get("divergences", {}).items()},
                                 name="divergences", dtype=int)  # fmt: skip
         return cls(ranks, int(saved["n_draws"]), pd.DataFrame(saved["failed"]), divergences,
                    saved["compilations"], saved["seconds"], [], saved["compile_seconds"],
-                   saved["settings"])  # fmt: skip
+                   saved["settings"], ess)  # fmt: skip
 
     def __repr__(self) -> str:
         table = self.test().to_string(float_format=lambda v: f"{v:.3f}")
         return (f"<SBC of {self.settings.get('formula')!r}: {len(self.ranks)} simulations "
                 f"({len(self.failed)} failed), ranks over {self.n_draws} draws, "
                 f"{self.compilations} compilation(s), {self.seconds:.0f} s>\n{table}")  # fmt: skip
+
+
+def _add_envelopes(pc, pit: pd.DataFrame, prob: float) -> None:
+    """The simultaneous band of a uniform ECDF behind each panel's ECDF difference.
+
+    ``arviz_plots.plot_ecdf_pit(method="envelope")`` would draw it, but fails in arviz-plots
+    1.3 (``np.linspace`` given a DataArray); the band is ArviZ's own computation.
+    """
+    from arviz_stats.ecdf_utils import ecdf_pit
+
+    rng = np.random.default_rng(214)
+    for name in pit:
+        ax = pc.viz["plot"][name].item()
+        x, _, lower, upper = ecdf_pit(pit[name].to_numpy(), prob, 1000, rng=rng)
+        ax.fill_between(x, lower - x, upper - x, color="0.88", zorder=0, lw=0,
+                        label=f"{prob:.0%} simultaneous band")  # fmt: skip
+    first = pc.viz["plot"][pit.columns[0]].item()
+    first.legend(fontsize=7, loc="lower left", frameon=False)
 
 
 def _rank_histograms(result: SBCResult, names: list[str], bins):
@@ -348,7 +367,7 @@ def sbc(formula, data, n_sims: int = 100, *, family: str = "gaussian",
     start = time.perf_counter()
     results = run_jobs(_run_chunk, jobs, client=client, chains=chains, workers=workers,
                        progress=progressbar, label=f"SBC ({n_sims} simulations)")  # fmt: skip
-    rows, errors, secs, divs, compiles, compile_s = [], [], [], [], 0, 0.0
+    rows, errors, secs, divs, ess, compiles, compile_s = [], [], [], [], [], 0, 0.0
     for res, chunk in zip(results, jobs, strict=True):
         if not res.ok:
             errors += [(s, res.error) for s in chunk["sims"]]
@@ -358,10 +377,12 @@ def sbc(formula, data, n_sims: int = 100, *, family: str = "gaussian",
         errors += out["errors"]
         secs += out["seconds"]
         divs += out["divergences"]
+        ess += out["ess"]
         compiles += out["compilations"]
         compile_s += out["compile_seconds"]
     ranks = pd.DataFrame({s: r for s, r in rows}).T.sort_index()
     ranks.index.name = "simulation"
+    ess_frame = pd.DataFrame({s: e for s, e in ess}).T.reindex(ranks.index)
     n_draws = len(range(0, chains * draws, thin))
     failed = pd.DataFrame(errors, columns=["simulation", "error"])
     divergences = pd.Series(dict(divs), name="divergences", dtype=int).sort_index()
@@ -370,4 +391,5 @@ def sbc(formula, data, n_sims: int = 100, *, family: str = "gaussian",
                 "options": {k: v for k, v in options.items() if isinstance(v, (str, bool, int,
                                                                               float))}}  # fmt: skip
     return SBCResult(ranks.astype(int) if len(ranks) else ranks, n_draws, failed, divergences,
-                     compiles, time.perf_counter() - start, secs, compile_s, settings)  # fmt: skip
+                     compiles, time.perf_counter() - start, secs, compile_s, settings,
+                     ess_frame)  # fmt: skip

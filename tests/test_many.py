@@ -133,7 +133,10 @@ def tiny():
 def test_kfold_grouped_is_an_elpd_that_compare_takes(tiny, mock_sampling):
     fit = fh.fit("y ~ x + (1 | g)", tiny, draws=20, tune=10, chains=2, progressbar=False,
                  seed=1)  # fmt: skip
-    kf = fit.kfold(K=3, folds="grouped", seed=4, progressbar=False, workers=1)  # group: the one factor
+    assert fit.settings["construction"] == "collapsed"  # the folds share one graph
+    # sampler="pymc": through pm.sample, which the mock replaces (nutpie would compile)
+    kf = fit.kfold(K=3, folds="grouped", seed=4, progressbar=False, workers=1,
+                   sampler="pymc")  # group: the one factor  # fmt: skip
     assert kf.kind == "loo_kfold" and kf.n_folds == 3 and kf.n_data_points == len(tiny)
     assert kf.elpd_i.shape == (len(tiny),) and np.isfinite(kf.elpd_i).all()
     assert kf.elpd == pytest.approx(float(kf.elpd_i.sum()))
@@ -145,6 +148,41 @@ def test_kfold_grouped_is_an_elpd_that_compare_takes(tiny, mock_sampling):
         fit.kfold(K=3, thin=2, workers=1)
     with pytest.raises(fh.OptionError, match="folds='grouped'"):  # group= is not ignored
         fit.kfold(K=3, group="g", workers=1)
+
+
+def test_kfold_refits_a_model_that_is_not_collapsed(tiny, mock_sampling):
+    fit = fh.fit("y ~ x + (1 | g)", tiny, draws=20, tune=10, chains=2, progressbar=False,
+                 seed=1, collapse=False)  # fmt: skip
+    kf = fit.kfold(K=3, seed=4, progressbar=False, workers=1)
+    assert kf.n_folds == 3 and np.isfinite(kf.elpd_i).all()
+    assert kf.compilations == 3  # one refit, so one compilation, per fold
+
+
+def test_kfold_fold_data_is_the_model_of_the_training_rows(tiny):
+    """One graph, the training rows' cross-products swapped in = the model built on those rows.
+
+    The log density of the collapsed model built on all rows, with ``fold_data(keep)`` as its
+    shared values, equals that of the model built on the kept rows alone, at several points.
+    """
+    priors = [fh.prior("normal(0, 1)", "Intercept"), fh.prior("normal(0, 1)", "sd"),
+              fh.prior("normal(0, 1)", "sigma")]  # fixed: Bambi's defaults rescale to the rows
+    keep = np.ones(len(tiny), dtype=bool)
+    keep[[0, 6, 7, 13, 20, 29]] = False  # every level keeps rows
+    full = fh.model("y ~ 1 + (1 | g)", tiny, priors=priors)
+    train = fh.model("y ~ 1 + (1 | g)", tiny[keep].reset_index(drop=True), priors=priors)
+    assert full.collapsed and train.collapsed
+    values, raw = full.bambi.fh_plan.fold_data(keep)
+    assert raw.n == keep.sum()
+    model = full.pymc_model
+    shared = full.bambi.backend.fh_response
+    assert set(values) == set(shared)  # every cross-product is shared, the design's too
+    for name, value in values.items():
+        shared[name].set_value(value)
+    logp_full, logp_train = model.compile_logp(), train.pymc_model.compile_logp()
+    rng = np.random.default_rng(1)
+    for _ in range(3):
+        point = {k: v + rng.normal(0, 0.3, np.shape(v)) for k, v in model.initial_point().items()}
+        assert logp_full(point) == pytest.approx(logp_train(point), rel=1e-10)
 
 
 def test_fit_many_stacks_fixef_and_varcorr(tiny, mock_sampling):
@@ -188,3 +226,55 @@ def test_sbc_detects_a_planted_prior_mismatch():
     assert test.loc["b_Intercept", "p_chi2"] < 1e-4 and test.loc["b_Intercept", "p_pot_c"] < 1e-3
     fig = res.plot("hist")
     assert len([a for a in fig.axes if a.get_visible()]) == 3
+    assert res.ess.shape == res.ranks.shape and (res.ess > 0).all().all()  # ESS per fit
+
+
+def test_sbc_ecdf_plot_draws_the_simultaneous_band():
+    """The ECDF-difference panels get the 95% band of a uniform ECDF (ArviZ's computation)."""
+    from matplotlib.collections import PolyCollection
+
+    ranks = pd.DataFrame({"b_x": np.random.default_rng(1).integers(0, 51, 80),
+                          "sigma": np.arange(80) % 51})  # fmt: skip
+    res = fh.SBCResult(ranks, 50, pd.DataFrame(), pd.Series(dtype=int), 1, 0.0, [], 0.0, {})
+    pc = res.plot("ecdf")
+    for name in ranks:
+        ax = pc.viz["plot"][name].item()
+        bands = [c for c in ax.collections if isinstance(c, PolyCollection)]
+        assert len(bands) == 1 and "simultaneous" in bands[0].get_label()
+        heights = bands[0].get_paths()[0].vertices[:, 1]
+        assert heights.min() < -0.05 and heights.max() > 0.05  # around zero, wide for 80 sims
+
+
+@pytest.mark.slow  # no MCMC, but three models compiled (about 40 s)
+def test_sbc_fits_with_the_priors_it_simulated_from():
+    """Bambi's default priors scale with sd(y); SBC's fit must keep the simulation's priors.
+
+    ``fh.sbc`` builds its fit model on the user's design *and response* (``sim_model.data``),
+    then swaps each simulated response into the shared data: the prior density is the
+    simulation's on every simulation. A model built on a simulated response (the planted bug)
+    has other default priors, and the same check sees it.
+    """
+    import importlib
+
+    sbc_module = importlib.import_module("formulahier.sbc")
+    rng = np.random.default_rng(2)
+    data = pd.DataFrame({"g": np.repeat([f"g{i}" for i in range(6)], 4), "x": rng.normal(size=24),
+                         "y": rng.normal(50, 20, size=24)})  # fmt: skip
+    formula = "y ~ x + (x | g)"
+    options = {"collapse": False, "noncentered": True, "family": "gaussian", "priors": None}
+    sim = fh.model(formula, data, **options)  # default priors: scaled to sd(y) = 20
+    y_sim = np.asarray(sim.prior_predictive(draws=1, seed=3)["prior_predictive"]["y"]).ravel()
+    job = {"key": "priors-test", "formula": formula, "data": sim.data, "model_options": options,
+           "sampler": "pymc"}  # fmt: skip
+    (fit_model, pymc_fit, _), _, _ = sbc_module._build(job)
+    for name, value in fit_model.bambi.response_data(y_sim).items():
+        fit_model.bambi.backend.fh_response[name].set_value(value)
+    naive = fh.model(formula, data.assign(y=y_sim), **options)  # priors rescaled to y_sim
+
+    def prior_logp(model):
+        return model.compile_logp(vars=model.free_RVs)
+
+    point = sim.pymc_model.initial_point()
+    simulated = prior_logp(sim.pymc_model)(point)
+    assert prior_logp(pymc_fit)(point) == pytest.approx(simulated, rel=1e-12)
+    assert abs(prior_logp(naive.pymc_model)(point) - simulated) > 1.0  # the planted bug shows

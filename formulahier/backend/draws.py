@@ -51,10 +51,12 @@ def observed_data(bmb_model):
     return xr.Dataset({name: (("__obs__",), y)}, coords={"__obs__": np.arange(len(y))})
 
 
-def add_exact_effects(bmb_model, posterior, seed=None):
+def add_exact_effects(bmb_model, posterior, seed=None, stats_raw=None):
     """Add every group effect of a collapsed fit, drawn from its exact conditional posterior.
 
     Stored as a full fit stores them: Bambi's names, dims ``(chain, draw[, expr], level)``.
+    ``stats_raw``: the cross-products the draws condition on (default: all rows; k-fold gives
+    those of a fold's training rows, ``_CollapsedPlan.fold_data``).
     """
     plan, blocks = bmb_model.fh_plan, bmb_model.fh_blocks
     n_chain, n_draw = posterior.sizes["chain"], posterior.sizes["draw"]
@@ -70,7 +72,8 @@ def add_exact_effects(bmb_model, posterior, seed=None):
         start += info.size
     sigma = stacked_draws(posterior, plan.sigma).reshape(n)
     rng = np.random.default_rng(None if seed is None else [int(seed), 17])
-    u = draw_effects(plan.stats_raw, beta, cov, sigma, rng)  # (n, J, q)
+    stats = plan.stats_raw if stats_raw is None else stats_raw
+    u = draw_effects(stats, beta, cov, sigma, rng)  # (n, J, q)
     start, new = 0, {}
     for info in blocks:
         for name, term in info.terms.items():

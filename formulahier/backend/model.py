@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 from bambi import Prior
 
-from ..collapsed import integrated_cost, response_parts, sufficient_stats, whitening
+from ..collapsed import Stats, integrated_cost, response_parts, sufficient_stats, whitening
 from ..errors import FormulaError, PriorError
 from ..groups import BlockData, Column, GroupTerm, block_data
 from ..spec import ModelSpec
@@ -271,7 +271,7 @@ class _CollapsedPlan:
         self.scale = float(np.std(y)) or 1.0
         self.blocks = blocks
         self.response = aliased_name(bmb_model.response_term)  # prefix of the shared parts
-        self._T, self._raw_X, self._Z = T, raw_X, Z
+        self._T, self._raw_X, self._Z, self._y = T, raw_X, Z, y
 
     def layout(self, bmb_model) -> tuple[tuple | None, list[np.ndarray | None]]:
         """How the sampler sees the model, from the priors as set now: ``(population, bases)``.
@@ -299,3 +299,19 @@ class _CollapsedPlan:
         raw = response_parts(y, self._raw_X, info.codes, self._Z, len(info.groups))
         parts = {"yty": raw["yty"], "Xty": self._T.T @ raw["Xty"], "Zty": raw["Zty"]}
         return {f"{self.response}__{k}": np.asarray(v, dtype=float) for k, v in parts.items()}
+
+    def fold_data(self, keep: np.ndarray) -> tuple[dict[str, np.ndarray], Stats]:
+        """Every shared cross-product for the rows ``keep`` only (k-fold), and their raw form.
+
+        The values replace the built graph's (``{response}__n``, ``__XtX`` ...): the same
+        compiled model then samples the posterior given those rows; a level with no row kept
+        drops out of the likelihood (its effects are new-level draws). The raw cross-products
+        are what :func:`~formulahier.backend.add_exact_effects` draws the effects from.
+        """
+        keep = np.asarray(keep, dtype=bool)
+        info = self._model_blocks[0].data
+        raw = sufficient_stats(self._y[keep], self._raw_X[keep], info.codes[keep],
+                               self._Z[keep], len(info.groups))  # fmt: skip
+        values = raw.transformed(self._T).values()
+        return {f"{self.response}__{k}": v for k, v in values.items()}, raw
+

@@ -167,8 +167,9 @@ class _Component(DistributionalComponent):
             else:
                 parts.append(precision_from_chol(chol))
         prec, sigma = block_precision(parts), model[plan.sigma]
-        stats = plan.stats.shared(plan.response)  # yty, Xty, Zty: swappable for a new response
-        self.fh_response = {v.name: v for v in (stats.yty, stats.Xty, stats.Zty)}
+        # every cross-product shared: a new response (SBC) or a subset of rows (k-fold), same graph
+        stats = plan.stats.shared(plan.response)
+        self.fh_response = {f"{plan.response}__{k}": getattr(stats, k) for k in stats.names()}
         if population is None:
             beta = pt.concatenate([pt.atleast_1d(model[name]).flatten() for name in plan.names])
             return marginal_loglik(stats, beta, prec, sigma)
