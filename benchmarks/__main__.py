@@ -59,8 +59,11 @@ PLAN: list[tuple[str, str, str, str]] = [
     ("crossed", "fh", "auto", "pymc"),
     ("crossed", "pymc", "auto", "pymc"),
     ("crossed", "fh", "c", "pymc"),
-] + [(c, "fh", "auto", "auto") for c in ("sleepstudy", "ozone_slopes", "radon_intercepts",
-                                          "radon_slopes", "cbpp", "crossed")]
+] + [
+    (c, "fh", "auto", sampler)
+    for sampler in ("auto", "nutpie-compiled")  # nutpie-compiled: the numba cfunc route forced
+    for c in ("sleepstudy", "ozone_slopes", "radon_intercepts", "radon_slopes", "cbpp", "crossed")
+]
 # --methods laplace,pathfinder,advi: formulahier's defaults with an approximation instead of NUTS
 APPROX = ("laplace", "pathfinder", "advi")
 
@@ -79,7 +82,11 @@ def run_cell(cell, args, compiledir: Path, label: str, seed: int = 1) -> dict | 
     env["PYTENSOR_FLAGS"] = f"compiledir={compiledir}"
     env["NUMBA_CACHE_DIR"] = str(compiledir / "numba")
     cmd = [sys.executable, "-m", "benchmarks.run_one", case, impl, param]
-    cmd += ["--method", sampler] if sampler in APPROX else ["--sampler", sampler]
+    if sampler in APPROX:
+        cmd += ["--method", sampler]
+    else:  # "nutpie-compiled" / "nutpie-callbacks": nutpie with its log-density route forced
+        name, _, route = sampler.partition("-")
+        cmd += ["--sampler", name] + (["--nutpie-route", route] if route else [])
     cmd += ["--draws", str(args.draws), "--tune", str(args.tune), "--chains", str(args.chains)]
     cmd += ["--seed", str(seed)]
     if args.target_accept:

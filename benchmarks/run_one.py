@@ -79,6 +79,8 @@ def main(argv=None) -> None:
     ap.add_argument("--chains", type=int, default=4)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--target-accept", type=float, default=None)
+    # nutpie through Python callbacks or its compiled numba cfunc (default: formulahier's rule)
+    ap.add_argument("--nutpie-route", choices=["auto", "callbacks", "compiled"], default="auto")
     args = ap.parse_args(argv)
     warnings.simplefilter("ignore")
 
@@ -89,6 +91,9 @@ def main(argv=None) -> None:
     t_imp = time.perf_counter()
     if args.impl == "fh":  # what the first fh.model() call imports: Bambi, PyMC, ArviZ
         import formulahier.api  # noqa: F401
+        from formulahier import callback_nuts
+
+        callback_nuts.ROUTE = None if args.nutpie_route == "auto" else args.nutpie_route
     else:  # the hand-written side imports what it uses
         import arviz_stats  # noqa: F401
         import pymc  # noqa: F401
@@ -199,9 +204,11 @@ def main(argv=None) -> None:
                 "impl": args.impl,
                 "param": args.param,
                 "chosen": chosen,
-                "sampler": args.sampler if args.method == "nuts" else args.method,
+                "sampler": (args.sampler if args.method == "nuts" else args.method)
+                + ("" if args.nutpie_route == "auto" else f"-{args.nutpie_route}"),
                 "sampler_used": sampler_used,
                 "method": args.method,
+                "nutpie_route": args.nutpie_route,
                 "phases": phases,
                 "khat": round(float(fit.settings.get("khat", float("nan"))), 3)
                 if args.impl == "fh"

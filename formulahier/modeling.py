@@ -13,6 +13,7 @@ from . import construct
 from . import validate as check
 from .approx import approximate, khat_verdict
 from .backend import BlockInfo, add_exact_effects, bambi_posterior, observed_data
+from .callback_nuts import sample_callbacks, use_callbacks
 from .errors import (
     MemoryLimitError,
     OptionError,
@@ -201,8 +202,8 @@ class Model:
                 f"method={how!r} takes no sampler options; got {sorted(sampler_kwargs)}. "
                 "They belong to method='nuts'."
             )
+        n_effects = sum(info.size for info in self.blocks)
         if key == "auto":
-            n_effects = sum(info.size for info in self.blocks)
             key = auto_sampler(self.collapsed, self.nobs, n_effects)
         pass_on = check.sampler_options(sampler_kwargs, key, "Model.fit()")
         if how != "nuts":
@@ -215,20 +216,25 @@ class Model:
             sampler_kwargs.setdefault("target_accept", 0.9)
             pass_on.setdefault("target_accept", 0.9)
         self.build()
-        start = time.perf_counter()
+        start, idata = time.perf_counter(), None
         try:
             with progress_on_stderr(progressbar):  # never into stdout; full width in logs
-                idata = self.bambi.fit(
-                    draws=draws,
-                    tune=tune,
-                    chains=chains,
-                    random_seed=seed,
-                    inference_method=key,
-                    progressbar=progressbar,
-                    # our summary's diagnostics replace PyMC's own lines (which also warn on
-                    # the constant diagonal of a correlation matrix)
-                    **{"compute_convergence_checks": False, **pass_on},
-                )
+                if key == "nutpie" and set(pass_on) <= {"nuts", "target_accept"}:
+                    idata = self._nutpie_callbacks(
+                        n_effects, draws, tune, chains, seed, progressbar, pass_on
+                    )
+                if idata is None:
+                    idata = self.bambi.fit(
+                        draws=draws,
+                        tune=tune,
+                        chains=chains,
+                        random_seed=seed,
+                        inference_method=key,
+                        progressbar=progressbar,
+                        # our summary's diagnostics replace PyMC's own lines (which also warn on
+                        # the constant diagonal of a correlation matrix)
+                        **{"compute_convergence_checks": False, **pass_on},
+                    )
         except MemoryError:
             raise MemoryLimitError(self._draws_memory_advice(draws, chains)) from None
         posterior = self._finish_posterior(idata["posterior"].to_dataset(), idata, seed)
@@ -245,6 +251,22 @@ class Model:
             if k != "cores" and isinstance(v, (bool, int, float, str))
         }
         return Fit(self, idata, settings, seconds)
+
+    def _nutpie_callbacks(self, n_effects, draws, tune, chains, seed, progressbar, pass_on):
+        """nutpie with a cheap gradient: the log-density as Python callbacks (no numba cfunc)."""
+        if not use_callbacks(self.collapsed, self.nobs, n_effects):
+            return None
+        nuts = dict(pass_on.get("nuts") or {})
+        if "target_accept" in pass_on:
+            nuts.setdefault("target_accept", pass_on["target_accept"])
+        idata = sample_callbacks(
+            self.pymc_model, draws=draws, tune=tune, chains=chains, seed=seed,
+            progressbar=progressbar, **nuts,
+        )  # fmt: skip
+        idata["posterior"] = bambi_posterior(self.bambi, idata["posterior"].to_dataset())
+        if not self.collapsed:
+            idata["observed_data"] = observed_data(self.bambi)
+        return idata
 
     def _finish_posterior(self, posterior, idata, seed):
         """Drop the Cholesky factors; a collapsed fit gets its group effects drawn exactly."""
