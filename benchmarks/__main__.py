@@ -61,8 +61,13 @@ PLAN: list[tuple[str, str, str, str]] = [
     ("crossed", "fh", "c", "pymc"),
 ] + [
     (c, "fh", "auto", sampler)
-    for sampler in ("auto", "nutpie-compiled")  # nutpie-compiled: the numba cfunc route forced
+    for sampler in ("auto", "nutpie", "nutpie-compiled")  # -compiled: nutpie's numba cfunc
     for c in ("sleepstudy", "ozone_slopes", "radon_intercepts", "radon_slopes", "cbpp", "crossed")
+    if (c, sampler) not in (("sleepstudy", "nutpie"), ("ozone_slopes", "nutpie"))  # listed above
+] + [
+    (c, "fh", "auto", sampler)  # nutpie's two routes either side of CALLBACK_MAX_CELLS
+    for c in ("bernoulli_100k", "bernoulli_400k")
+    for sampler in ("nutpie-callbacks", "nutpie-compiled", "pymc")
 ]
 # --methods laplace,pathfinder,advi: formulahier's defaults with an approximation instead of NUTS
 APPROX = ("laplace", "pathfinder", "advi")

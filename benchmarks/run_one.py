@@ -91,9 +91,9 @@ def main(argv=None) -> None:
     t_imp = time.perf_counter()
     if args.impl == "fh":  # what the first fh.model() call imports: Bambi, PyMC, ArviZ
         import formulahier.api  # noqa: F401
-        from formulahier import callback_nuts
+        from formulahier import samplers
 
-        callback_nuts.ROUTE = None if args.nutpie_route == "auto" else args.nutpie_route
+        samplers.NUTPIE_ROUTE = None if args.nutpie_route == "auto" else args.nutpie_route
     else:  # the hand-written side imports what it uses
         import arviz_stats  # noqa: F401
         import pymc  # noqa: F401
@@ -190,6 +190,10 @@ def main(argv=None) -> None:
     order = ("import", "import_backend", "build", "compile", "sample", "summarise")
     phases = {k: round(phases[k], 2) for k in order}
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    # CPU seconds of this process and its children (PyMC's sampling processes): less moved by
+    # the other jobs of a shared machine than wall time
+    usage = [resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
+    cpu_s = sum(u.ru_utime + u.ru_stime for u in usage)
     try:  # resident memory now, with the fit and its summary alive (Linux)
         with open("/proc/self/statm") as statm:
             end_mb = int(statm.read().split()[1]) * resource.getpagesize() / 2**20
@@ -222,6 +226,7 @@ def main(argv=None) -> None:
                 "total_s": round(total_s, 2),
                 "sampling_s": round(sampling_s, 2),
                 "process_s": round(time.perf_counter() - T0, 2),
+                "cpu_s": round(cpu_s, 2),
                 "mcmc_s": round(mcmc_s, 2),
                 "ess_bulk_min": round(ess_min, 1),
                 "ess_per_s": round(ess_min / total_s, 2),

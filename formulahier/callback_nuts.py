@@ -10,9 +10,8 @@ This module gives nutpie the same log-density and gradient as a PyTensor functio
 linker, so PyTensor's own on-disk numba cache applies) through nutpie's public
 :func:`nutpie.compiled_pyfunc.from_pyfunc`: the NUTS loop, adaptation and draws are nutpie's;
 each gradient is one call from Rust into Python. The chains run on one thread (``cores=1``):
-Python callbacks from several threads wait on each other for the GIL (measured: 2 threads were
-3x slower than one). Which route a fit takes is :func:`use_callbacks`; the measurements are in
-docs/performance.md.
+Python callbacks from several threads wait on each other for the GIL. Which route a fit takes
+is :func:`formulahier.samplers.nutpie_route`; the measurements are in docs/performance.md.
 """
 
 from __future__ import annotations
@@ -25,48 +24,32 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["CALLBACK_MAX_CELLS", "ROUTE", "sample_callbacks", "use_callbacks"]
+from .compile_cache import cached_compile
 
-#: rows x group-level columns above which a non-collapsed model's gradient is costly enough
-#: that nutpie's compiled (numba cfunc, GIL-free, one thread per core) route pays its compile
-CALLBACK_MAX_CELLS = 200_000
-
-#: ``None``: :func:`use_callbacks` decides; ``"callbacks"`` / ``"compiled"`` force a route
-#: (set by ``benchmarks/run_one.py --nutpie-route`` to measure both side by side)
-ROUTE: str | None = None
+__all__ = ["sample_callbacks"]
 
 
-def use_callbacks(collapsed: bool, nobs: int, n_effects: int) -> bool:
-    """Whether nutpie gets the log-density as Python callbacks (cheap gradient) or compiled."""
-    if ROUTE is not None:
-        return ROUTE == "callbacks"
-    return collapsed or nobs * max(n_effects, 1) < CALLBACK_MAX_CELLS
-
-
-def _joined_functions(model):
+def _joined_functions(model, start: dict):
     """(logp-and-gradient function, expand function, kept names) of ``model``.
 
-    Both functions take the flat unconstrained point. ``expand`` returns the variables kept in
-    the trace: every free variable on its constrained scale and every Deterministic except the
-    per-observation ones (Bambi's ``mu``), as ``pm.sample`` keeps them for Bambi.
+    Both functions take the flat unconstrained point (``start`` gives the value variables'
+    shapes). ``expand`` returns the variables kept in the trace: every free variable on its
+    constrained scale and every Deterministic except the per-observation ones (Bambi's ``mu``),
+    as ``pm.sample`` keeps them for Bambi.
     """
     import pymc as pm
     import pytensor.tensor as pt
     from pytensor.graph import clone_replace
 
-    point = model.initial_point()
     value_vars = [model.rvs_to_values[rv] for rv in model.free_RVs]
-    shapes = [tuple(np.shape(point[v.name])) for v in value_vars]
-    sizes = [math.prod(s) for s in shapes]
-    offsets = np.cumsum([0, *sizes])
+    shapes = [tuple(np.shape(start[v.name])) for v in value_vars]
+    offsets = np.cumsum([0, *[math.prod(s) for s in shapes]])
     x = pt.TensorType("float64", shape=(int(offsets[-1]),))("_unconstrained_point")
     replace = {
         v: x[int(a) : int(b)].reshape(s).astype(v.dtype)
         for v, a, b, s in zip(value_vars, offsets[:-1], offsets[1:], shapes, strict=True)
     }
     logp = model.logp()
-    grads = pt.grad(logp, value_vars)
-    grad = pt.concatenate([pt.as_tensor(g).ravel() for g in grads])
     obs_dims = {"__obs__"}
     kept = [
         v
@@ -76,10 +59,16 @@ def _joined_functions(model):
         if v not in model.deterministics
         or not obs_dims & set(model.named_vars_to_dims.get(v.name, ()))
     ]
-    logp, grad, *kept_values = clone_replace([logp, grad, *kept], replace)
-    with model:
-        logp_fn = pm.compile([x], [logp, grad], mode="NUMBA")
-        expand_fn = pm.compile([x], kept_values, mode="NUMBA")
+    logp_x, *kept_x = clone_replace([logp, *kept], replace)
+
+    def compile_logp():  # the gradient graph is built only when it is compiled
+        grad = pt.concatenate([pt.as_tensor(g).ravel() for g in pt.grad(logp, value_vars)])
+        outputs = clone_replace([logp, grad], replace)
+        return pm.compile([x], outputs, mode="NUMBA")
+
+    with model:  # compiled, or loaded from the disk cache of an earlier process
+        logp_fn = cached_compile([x], [logp_x], compile_logp, tag="value_and_grad")
+        expand_fn = cached_compile([x], kept_x, lambda: pm.compile([x], kept_x, mode="NUMBA"))
     logp_fn.trust_input = expand_fn.trust_input = True
     return logp_fn, expand_fn, [v.name for v in kept]
 
@@ -100,12 +89,12 @@ def _compile(model):
     from nutpie.compiled_pyfunc import from_pyfunc
     from pymc.initial_point import make_initial_point_fn
 
-    logp_fn, expand_fn, names = _joined_functions(model)
     value_names = [model.rvs_to_values[rv].name for rv in model.free_RVs]
     # as nutpie's own compile: support points jittered by U(-1, 1) on the unconstrained scale
     start_fn = make_initial_point_fn(
         model=model, jitter_rvs=set(model.free_RVs), return_transformed=True
     )
+    logp_fn, expand_fn, names = _joined_functions(model, start_fn(0))
 
     def initial_point(seed):
         start = start_fn(seed)

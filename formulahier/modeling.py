@@ -13,7 +13,7 @@ from . import construct
 from . import validate as check
 from .approx import approximate, khat_verdict
 from .backend import BlockInfo, add_exact_effects, bambi_posterior, observed_data
-from .callback_nuts import sample_callbacks, use_callbacks
+from .callback_nuts import sample_callbacks
 from .errors import (
     MemoryLimitError,
     OptionError,
@@ -22,7 +22,7 @@ from .fitted import Fit
 from .formula import BrmsFormula
 from .priors import PriorSpec, Resolved
 from .progress import progress_on_stderr
-from .samplers import auto_sampler, check_method, check_sampler
+from .samplers import auto_sampler, check_method, check_sampler, gradient_cells, nutpie_route
 from .spec import ModelSpec
 
 if TYPE_CHECKING:
@@ -202,9 +202,11 @@ class Model:
                 f"method={how!r} takes no sampler options; got {sorted(sampler_kwargs)}. "
                 "They belong to method='nuts'."
             )
+        n_values = sum(info.size * len(info.data.groups) for info in self.blocks)
         n_effects = sum(info.size for info in self.blocks)
+        cells = gradient_cells(self.collapsed, self.nobs, n_effects, n_values)
         if key == "auto":
-            key = auto_sampler(self.collapsed, self.nobs, n_effects)
+            key = auto_sampler(cells)
         pass_on = check.sampler_options(sampler_kwargs, key, "Model.fit()")
         if how != "nuts":
             return self._approximate(how, draws, tune, chains, seed, progressbar)
@@ -219,10 +221,8 @@ class Model:
         start, idata = time.perf_counter(), None
         try:
             with progress_on_stderr(progressbar):  # never into stdout; full width in logs
-                if key == "nutpie" and set(pass_on) <= {"nuts", "target_accept"}:
-                    idata = self._nutpie_callbacks(
-                        n_effects, draws, tune, chains, seed, progressbar, pass_on
-                    )
+                if key == "nutpie" and nutpie_route(cells) == "callbacks":
+                    idata = self._nutpie_callbacks(draws, tune, chains, seed, progressbar, pass_on)
                 if idata is None:
                     idata = self.bambi.fit(
                         draws=draws,
@@ -252,9 +252,13 @@ class Model:
         }
         return Fit(self, idata, settings, seconds)
 
-    def _nutpie_callbacks(self, n_effects, draws, tune, chains, seed, progressbar, pass_on):
-        """nutpie with a cheap gradient: the log-density as Python callbacks (no numba cfunc)."""
-        if not use_callbacks(self.collapsed, self.nobs, n_effects):
+    def _nutpie_callbacks(self, draws, tune, chains, seed, progressbar, pass_on):
+        """Nutpie with a cheap gradient: the log-density as Python callbacks (no numba cfunc).
+
+        ``None`` (nutpie's own route instead) when ``pass_on`` holds options of ``pm.sample``
+        other than nutpie's settings.
+        """
+        if not set(pass_on) <= {"nuts", "target_accept"}:
             return None
         nuts = dict(pass_on.get("nuts") or {})
         if "target_accept" in pass_on:

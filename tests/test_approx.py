@@ -14,7 +14,7 @@ import pytest
 import formulahier as fh
 from formulahier.approx import KHAT_OK, _gaussian_khat, khat_verdict
 from formulahier.errors import OptionError, SamplerError
-from formulahier.samplers import AUTO_NUTPIE_CELLS, auto_sampler
+from formulahier.samplers import AUTO_NUTPIE_CELLS, CALLBACK_MAX_CELLS, auto_sampler
 
 FORMULA = "Reaction ~ Days + (Days | Subject)"
 
@@ -65,10 +65,13 @@ def test_auto_sampler_rule(monkeypatch):
     import importlib.util
 
     have_nutpie = importlib.util.find_spec("nutpie") is not None
-    assert auto_sampler(True, 10**6, 2) == "pymc"  # collapsed: cheap gradient
-    assert auto_sampler(False, 180, 2) == "pymc"
-    big = auto_sampler(False, AUTO_NUTPIE_CELLS, 1)
-    assert big == ("nutpie" if have_nutpie else "pymc")
+    nutpie = "nutpie" if have_nutpie else "pymc"
+    assert auto_sampler(36) == nutpie  # a cheap gradient: nutpie's callbacks
+    assert auto_sampler(CALLBACK_MAX_CELLS) == "pymc"  # PyMC's two processes win
+    assert auto_sampler(AUTO_NUTPIE_CELLS - 1) == "pymc"
+    assert auto_sampler(AUTO_NUTPIE_CELLS) == nutpie  # a costly one: nutpie compiled
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None)
+    assert auto_sampler(36) == "pymc"  # without nutpie
 
 
 def test_unknown_method_and_options(sleepstudy):

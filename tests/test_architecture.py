@@ -18,7 +18,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "formulahier"
 #: Bottom to top. A name covers the module and, for a subpackage, every module inside it.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     # what everything may use: the error classes, the version, the frozen spec, validators
-    ("foundation", ("errors", "about", "spec", "validate", "progress", "blas")),
+    ("foundation", ("errors", "about", "spec", "validate", "progress", "blas", "compile_cache")),
     # formula text -> ModelSpec; the safe grammar of formulas read from files
     ("formula", ("formula", "safety")),
     # pieces the backend is built from: group codes and columns, the collapsed algebra,
@@ -30,7 +30,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("families and checks", ("families", "checks", "data")),
     # arguments -> complete spec -> backend, one stage after another; prior tables; the
     # approximate methods (laplace, pathfinder, advi) that Model.fit calls instead of NUTS
-    ("construction", ("construct", "prior_check", "approx", "samplers")),
+    # and nutpie's callback route (callback_nuts)
+    ("construction", ("construct", "prior_check", "approx", "samplers", "callback_nuts")),
     # what Fit delegates to: they take a fit-like object and never import fit.py
     (
         "after the fit",

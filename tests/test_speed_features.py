@@ -189,3 +189,115 @@ def test_group_terms_come_from_codes_and_predict_works(mock_sampling):
         + post["x|b"].values[..., b_idx] * new["x"].to_numpy()
     )
     np.testing.assert_allclose(mu, by_hand, rtol=1e-6, atol=1e-8)
+
+
+# -- nutpie through Python callbacks, and the disk cache of compiled functions ---------------
+
+
+def _tiny_model():
+    import pymc as pm
+
+    import formulahier.backend  # noqa: F401 - links PyTensor's BLAS first, as a fit does
+
+    rng = np.random.default_rng(3)
+    y = rng.normal(1.0, 2.0, size=40)
+    with pm.Model(coords={"k": ["a", "b"]}) as model:
+        mu = pm.Normal("mu", 0, 5)
+        sigma = pm.HalfNormal("sigma", 3)
+        w = pm.Normal("w", 0, 1, dims="k")
+        pm.Deterministic("total", mu + w.sum())
+        pm.Normal("y", mu + w[0] - w[1], sigma, observed=y)
+    return model
+
+
+def test_callback_functions_equal_pymcs_logp_and_gradient(tmp_path, monkeypatch):
+    from pymc.initial_point import make_initial_point_fn
+
+    from formulahier.callback_nuts import _joined_functions
+
+    monkeypatch.setenv("FORMULAHIER_CACHE_DIR", str(tmp_path))
+    model = _tiny_model()
+    start = make_initial_point_fn(model=model, return_transformed=True)(0)
+    for _ in range(2):  # compiled, then loaded from the cache
+        logp_fn, expand_fn, names = _joined_functions(model, start)
+        rng = np.random.default_rng(0)
+        x = rng.normal(size=4)
+        point = {"mu": x[0], "sigma_log__": x[1], "w": x[2:4]}
+        value, grad = logp_fn(x)
+        np.testing.assert_allclose(value, model.compile_logp()(point), rtol=1e-12)
+        np.testing.assert_allclose(grad, model.compile_dlogp()(point), rtol=1e-10)
+        kept = dict(zip(names, expand_fn(x), strict=True))
+        assert set(kept) == {"mu", "sigma", "w", "total"}
+        np.testing.assert_allclose(kept["sigma"], np.exp(x[1]))
+        np.testing.assert_allclose(kept["total"], x[0] + x[2] + x[3])
+    assert len(list(tmp_path.glob("*.pkl"))) == 2
+
+
+def test_graph_key_changes_with_the_graph_and_its_data():
+    import pytensor
+    import pytensor.tensor as pt
+    from pytensor.graph.basic import Apply
+    from pytensor.graph.op import Op
+
+    from formulahier.compile_cache import graph_key
+
+    def key(data, dtype="float64", scale=2.0):
+        x = pt.vector("x", dtype=dtype)
+        shared = pytensor.shared(np.asarray(data, dtype=float), name="d")
+        return graph_key([x], [(scale * x * shared).sum()])
+
+    assert key([1.0, 2.0]) == key([1.0, 2.0])  # same graph, same data, fresh variables
+    assert key([1.0, 2.0]) != key([1.0, 2.5])  # the data
+    assert key([1.0, 2.0]) != key([1.0, 2.0], scale=3.0)  # a constant
+    assert key([1.0, 2.0]) != key([1.0, 2.0], dtype="float32")  # a type
+
+    class NoProps(Op):  # an Op the hash cannot describe: never cached
+        def make_node(self, v):
+            return Apply(self, [v], [v.type()])
+
+        def perform(self, node, inputs, outputs):
+            outputs[0][0] = inputs[0]
+
+    x = pt.vector("x")
+    assert graph_key([x], [NoProps()(x)]) is None
+
+
+def test_cached_compile_reuses_ignores_bad_entries_and_can_be_off(tmp_path, monkeypatch):
+    import pytensor
+    import pytensor.tensor as pt
+
+    from formulahier.compile_cache import cached_compile
+
+    monkeypatch.setenv("FORMULAHIER_CACHE_DIR", str(tmp_path))
+    calls = []
+
+    def compiled():
+        x = pt.vector("x")
+        out = (x**2).sum()
+
+        def compile_fn():
+            calls.append(1)
+            return pytensor.function([x], out)
+
+        return cached_compile([x], [out], compile_fn)
+
+    assert compiled()(np.array([1.0, 2.0])) == 5.0
+    assert compiled()(np.array([1.0, 3.0])) == 10.0
+    assert len(calls) == 1  # the second one came from the disk
+    (entry,) = tmp_path.glob("*.pkl")
+    entry.write_bytes(b"not a pickle")  # a damaged entry: compiled again, and replaced
+    assert compiled()(np.array([2.0])) == 4.0
+    assert len(calls) == 2
+    assert compiled()(np.array([2.0])) == 4.0 and len(calls) == 2
+    monkeypatch.setenv("FORMULAHIER_COMPILE_CACHE", "0")
+    assert compiled()(np.array([2.0])) == 4.0
+    assert len(calls) == 3
+
+
+def test_nutpie_route_rule():
+    from formulahier.samplers import CALLBACK_MAX_CELLS, gradient_cells, nutpie_route
+
+    assert gradient_cells(True, 10**6, 2, 36) == 36  # collapsed: levels x columns, not rows
+    assert gradient_cells(False, 180, 2, 36) == 360
+    assert nutpie_route(360) == "callbacks"
+    assert nutpie_route(CALLBACK_MAX_CELLS) == "compiled"
