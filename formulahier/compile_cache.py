@@ -40,6 +40,10 @@ __all__ = ["cache_dir", "cached_compile", "graph_key"]
 MAX_BYTES = 200 * 2**20  # a larger function (data held as shared values) is not stored
 
 
+class _Undescribed(Exception):  # noqa: N818 - internal: the hash cannot describe a graph
+    """A graph part the key cannot describe (caught: that graph is compiled, not cached)."""
+
+
 def cache_dir() -> Path | None:
     """Where compiled functions are kept; ``None`` when the cache is turned off."""
     if os.environ.get("FORMULAHIER_COMPILE_CACHE", "1").lower() in ("0", "false", "off", "no"):
@@ -72,7 +76,7 @@ def _environment() -> str:
 def _array_key(value) -> str:
     array = np.ascontiguousarray(value)
     if array.dtype == object:
-        raise TypeError("object array")
+        raise _Undescribed("object array")
     digest = hashlib.sha256(array.tobytes()).hexdigest()
     return f"{array.dtype.str}{array.shape}{digest}"
 
@@ -86,7 +90,7 @@ def _op_key(op) -> str:
         inner = _describe(op.inner_inputs, op.inner_outputs)
         return hashlib.sha256(repr(("OpFromGraph", inner)).encode()).hexdigest()
     if props is None:
-        raise TypeError(f"{type(op).__name__} has no __props__")
+        raise _Undescribed(f"{type(op).__name__} has no __props__")
     values = tuple((p, getattr(op, p)) for p in props)
     blob = pickle.dumps((type(op).__module__, type(op).__qualname__, values), protocol=4)
     return hashlib.sha256(blob).hexdigest()
@@ -108,7 +112,7 @@ def _describe(inputs, outputs) -> list[str]:
         if isinstance(var, SharedVariable):
             value = var.get_value(borrow=True)
             return f"shared:{var.name}:{var.type}:{_array_key(value)}"
-        raise TypeError(f"free variable {var} is not an input")
+        raise _Undescribed(f"free variable {var} is not an input")
 
     parts = []
     for n, node in enumerate(io_toposort(list(inputs), list(outputs))):
