@@ -17,7 +17,7 @@ from .fitted import Fit
 from .formula import BrmsFormula
 from .modeling import Model
 from .priors import PriorSpec
-from .samplers import check_method, check_sampler
+from .samplers import check_method, check_options, check_sampler
 from .spec import MODEL_OPTIONS
 
 if TYPE_CHECKING:
@@ -172,7 +172,7 @@ def fit(
     key = check_sampler(sampler)
     check.sampling(draws, tune, chains, seed)
     check.progressbar(progressbar)
-    check.sampler_options(sampler_kwargs, "pymc" if key == "auto" else key, "fh.fit()")
+    check_options(sampler_kwargs, key, "fh.fit()")
     built = Model(
         formula,
         data,

@@ -205,9 +205,18 @@ class Model:
         n_values = sum(info.size * len(info.data.groups) for info in self.blocks)
         n_effects = sum(info.size for info in self.blocks)
         cells = gradient_cells(self.collapsed, self.nobs, n_effects, n_values)
+        asked = key
         if key == "auto":
             key = auto_sampler(cells)
-        pass_on = check.sampler_options(sampler_kwargs, key, "Model.fit()")
+        try:
+            pass_on = check.sampler_options(sampler_kwargs, key, "Model.fit()")
+        except OptionError as err:
+            if asked != "auto":
+                raise
+            raise OptionError(
+                f"{err} (sampler='auto' picked {key!r} for this model: name the sampler, "
+                "e.g. sampler='pymc', to use another sampler's options)"
+            ) from None
         if how != "nuts":
             return self._approximate(how, draws, tune, chains, seed, progressbar)
         if key == "pymc":

@@ -7,6 +7,7 @@ import importlib.util
 from . import validate as check
 from .approx import METHODS
 from .errors import (
+    OptionError,
     SamplerError,
 )
 
@@ -16,6 +17,7 @@ __all__ = [
     "SAMPLERS",
     "auto_sampler",
     "check_method",
+    "check_options",
     "check_sampler",
     "gradient_cells",
     "nutpie_route",
@@ -96,3 +98,24 @@ def check_sampler(sampler: str) -> str:
             f"`pip install 'formulahier[{_EXTRA[key]}]'`, or use sampler='pymc'."
         )
     return key
+
+
+def check_options(kwargs, sampler: str, where: str) -> None:
+    """Check sampler options before the model is built (``sampler`` as :func:`check_sampler`).
+
+    For ``"auto"``, whose pick depends on the built model, an option passes if it is one of a
+    sampler ``"auto"`` may pick (PyMC's, nutpie's where installed); ``Model.fit`` checks it
+    again against the sampler picked.
+    """
+    if sampler != "auto":
+        check.sampler_options(kwargs, sampler, where)
+        return
+    errors = []
+    for candidate in ("pymc", "nutpie"):
+        if all(importlib.util.find_spec(p) is not None for p in SAMPLERS[candidate]):
+            try:
+                check.sampler_options(kwargs, candidate, where)
+                return
+            except OptionError as err:
+                errors.append(err)
+    raise errors[0]

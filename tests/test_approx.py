@@ -131,3 +131,20 @@ def test_laplace_fit_saves_and_loads(laplace_fit, tmp_path):
     again = fh.load(path)
     assert again.settings["method"] == "laplace"
     assert "method laplace (approximate)" in str(again)
+
+
+def test_auto_checks_options_against_the_sampler_it_may_pick(sleepstudy, monkeypatch):
+    import importlib.util
+
+    from formulahier.samplers import check_options
+
+    check_options({"max_treedepth": 12}, "auto", "fh.fit()")  # both samplers' option
+    check_options({"step_scale": 0.3}, "auto", "fh.fit()")  # PyMC's NUTS only
+    with pytest.raises(OptionError, match="nuts_steps"):
+        check_options({"nuts_steps": 3}, "auto", "fh.fit()")  # nobody's
+    if importlib.util.find_spec("nutpie") is None:
+        return
+    check_options({"maxdepth": 8}, "auto", "fh.fit()")  # nutpie's: valid where auto picks it
+    m = fh.model(FORMULA, sleepstudy)  # collapsed, 18 levels: auto picks nutpie
+    with pytest.raises(OptionError, match="auto' picked 'nutpie'.*sampler='pymc'"):
+        m.fit(step_scale=0.3, draws=5, tune=5, chains=1)
