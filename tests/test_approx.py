@@ -148,3 +148,18 @@ def test_auto_checks_options_against_the_sampler_it_may_pick(sleepstudy, monkeyp
     m = fh.model(FORMULA, sleepstudy)  # collapsed, 18 levels: auto picks nutpie
     with pytest.raises(OptionError, match="auto' picked 'nutpie'.*sampler='pymc'"):
         m.fit(step_scale=0.3, draws=5, tune=5, chains=1)
+
+
+def test_pathfinder_khat_is_pymc_extras_own_from_0_15_1():
+    from importlib.metadata import version
+
+    import xarray as xr
+
+    from formulahier.approx import _pathfinder_khat
+
+    pytest.importorskip("pymc_extras")
+    tree = xr.DataTree()
+    assert np.isnan(_pathfinder_khat(tree))  # no pathfinder group: unknown
+    tree["pathfinder"] = xr.Dataset({"pareto_k": 0.42})
+    fixed = tuple(int(p) for p in version("pymc-extras").split(".")[:3]) >= (0, 15, 1)
+    assert (_pathfinder_khat(tree) == 0.42) if fixed else np.isnan(_pathfinder_khat(tree))
