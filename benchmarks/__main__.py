@@ -86,7 +86,6 @@ def run_cell(cell, args, compiledir: Path, label: str, seed: int = 1) -> dict | 
     env = dict(os.environ)
     env["PYTENSOR_FLAGS"] = f"compiledir={compiledir}"
     env["NUMBA_CACHE_DIR"] = str(compiledir / "numba")
-    env["FORMULAHIER_CACHE_DIR"] = str(compiledir / "formulahier")  # compile_cache.py
     cmd = [sys.executable, "-m", "benchmarks.run_one", case, impl, param]
     if sampler in APPROX:
         cmd += ["--method", sampler]

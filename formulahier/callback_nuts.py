@@ -24,8 +24,6 @@ from typing import Any
 
 import numpy as np
 
-from .compile_cache import cached_compile
-
 __all__ = ["sample_callbacks"]
 
 
@@ -59,16 +57,11 @@ def _joined_functions(model, start: dict):
         if v not in model.deterministics
         or not obs_dims & set(model.named_vars_to_dims.get(v.name, ()))
     ]
-    logp_x, *kept_x = clone_replace([logp, *kept], replace)
-
-    def compile_logp():  # the gradient graph is built only when it is compiled
-        grad = pt.concatenate([pt.as_tensor(g).ravel() for g in pt.grad(logp, value_vars)])
-        outputs = clone_replace([logp, grad], replace)
-        return pm.compile([x], outputs, mode="NUMBA")
-
-    with model:  # compiled, or loaded from the disk cache of an earlier process
-        logp_fn = cached_compile([x], [logp_x], compile_logp, tag="value_and_grad")
-        expand_fn = cached_compile([x], kept_x, lambda: pm.compile([x], kept_x, mode="NUMBA"))
+    grad = pt.concatenate([pt.as_tensor(g).ravel() for g in pt.grad(logp, value_vars)])
+    logp_x, grad_x, *kept_x = clone_replace([logp, grad, *kept], replace)
+    with model:
+        logp_fn = pm.compile([x], [logp_x, grad_x], mode="NUMBA")
+        expand_fn = pm.compile([x], kept_x, mode="NUMBA")
     logp_fn.trust_input = expand_fn.trust_input = True
     return logp_fn, expand_fn, [v.name for v in kept]
 

@@ -19,10 +19,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "formulahier"
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     # what everything may use: the error classes, the version, the model options and sampler
     # settings (frozen dataclasses), the frozen spec, validators
-    (
-        "foundation",
-        ("errors", "about", "settings", "spec", "validate", "progress", "blas", "compile_cache"),
-    ),
+    ("foundation", ("errors", "about", "settings", "spec", "validate", "progress", "blas")),
     # formula text -> ModelSpec; R/brms family names -> Bambi's; the safe grammar of formulas
     # read from files
     ("formula", ("formula", "families", "safety")),
