@@ -84,7 +84,9 @@ def cases() -> dict:
 def run_cell(cell, args, compiledir: Path, label: str, seed: int = 1) -> dict | None:
     case, impl, param, sampler = cell
     env = dict(os.environ)
-    env["PYTENSOR_FLAGS"] = f"compiledir={compiledir}"
+    # base_compiledir, not compiledir: PyTensor 3 keeps its numba cache beside the compiledir,
+    # under base_compiledir, so a new compiledir alone left numba's cache warm in "cold" runs
+    env["PYTENSOR_FLAGS"] = f"base_compiledir={compiledir}"
     env["NUMBA_CACHE_DIR"] = str(compiledir / "numba")
     cmd = [sys.executable, "-m", "benchmarks.run_one", case, impl, param]
     if sampler in APPROX:
