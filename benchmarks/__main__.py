@@ -59,8 +59,16 @@ PLAN: list[tuple[str, str, str, str]] = [
     ("crossed", "fh", "auto", "pymc"),
     ("crossed", "pymc", "auto", "pymc"),
     ("crossed", "fh", "c", "pymc"),
-] + [(c, "fh", "auto", "auto") for c in ("sleepstudy", "ozone_slopes", "radon_intercepts",
-                                          "radon_slopes", "cbpp", "crossed")]
+] + [
+    (c, "fh", "auto", sampler)
+    for sampler in ("auto", "nutpie", "nutpie-compiled")  # -compiled: nutpie's numba cfunc
+    for c in ("sleepstudy", "ozone_slopes", "radon_intercepts", "radon_slopes", "cbpp", "crossed")
+    if (c, sampler) not in (("sleepstudy", "nutpie"), ("ozone_slopes", "nutpie"))  # listed above
+] + [
+    (c, "fh", "auto", sampler)  # nutpie's two routes either side of CALLBACK_MAX_CELLS
+    for c in ("bernoulli_100k", "bernoulli_400k")
+    for sampler in ("nutpie-callbacks", "nutpie-compiled", "pymc")
+]
 # --methods laplace,pathfinder,advi: formulahier's defaults with an approximation instead of NUTS
 APPROX = ("laplace", "pathfinder", "advi")
 
@@ -76,10 +84,16 @@ def cases() -> dict:
 def run_cell(cell, args, compiledir: Path, label: str, seed: int = 1) -> dict | None:
     case, impl, param, sampler = cell
     env = dict(os.environ)
-    env["PYTENSOR_FLAGS"] = f"compiledir={compiledir}"
+    # base_compiledir, not compiledir: PyTensor 3 keeps its numba cache beside the compiledir,
+    # under base_compiledir, so a new compiledir alone left numba's cache warm in "cold" runs
+    env["PYTENSOR_FLAGS"] = f"base_compiledir={compiledir}"
     env["NUMBA_CACHE_DIR"] = str(compiledir / "numba")
     cmd = [sys.executable, "-m", "benchmarks.run_one", case, impl, param]
-    cmd += ["--method", sampler] if sampler in APPROX else ["--sampler", sampler]
+    if sampler in APPROX:
+        cmd += ["--method", sampler]
+    else:  # "nutpie-compiled" / "nutpie-callbacks": nutpie with its log-density route forced
+        name, _, route = sampler.partition("-")
+        cmd += ["--sampler", name] + (["--nutpie-route", route] if route else [])
     cmd += ["--draws", str(args.draws), "--tune", str(args.tune), "--chains", str(args.chains)]
     cmd += ["--seed", str(seed)]
     if args.target_accept:

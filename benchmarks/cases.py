@@ -37,7 +37,19 @@ class Case:
     def data(self) -> pd.DataFrame:
         if self.dataset == "crossed":
             return simulate_crossed()
+        if self.dataset.startswith("bernoulli_"):  # bernoulli_<rows>
+            return simulate_bernoulli(int(self.dataset.split("_")[1]))
         return fh.datasets.load(self.dataset)
+
+
+def simulate_bernoulli(n: int, n_g: int = 1_000, seed: int = 20240602) -> pd.DataFrame:
+    """logit P(y = 1) = -0.5 + 0.8 x + u_g, sd(u) = 0.6: a model that is never collapsed."""
+    rng = np.random.default_rng(seed)
+    g = rng.integers(n_g, size=n)
+    x = rng.normal(size=n)
+    eta = -0.5 + 0.8 * x + rng.normal(scale=0.6, size=n_g)[g]
+    y = (rng.random(n) < 1 / (1 + np.exp(-eta))).astype(int)
+    return pd.DataFrame({"y": y, "x": x, "g": [f"g{i}" for i in g]})
 
 
 def simulate_crossed(
@@ -113,6 +125,12 @@ CASES: dict[str, Case] = {
             ("x",),
             (("a", ()), ("b", ())),
         ),
+        # either side of the rows x group columns where nutpie's route changes (200,000)
+        *[
+            Case(f"bernoulli_{n // 1000}k", "y ~ x + (1 | g)", f"bernoulli_{n}", "y", ("x",),
+                 (("g", ()),), family="bernoulli")  # fmt: skip
+            for n in (100_000, 400_000)
+        ],
     ]
 }
 

@@ -79,6 +79,8 @@ def main(argv=None) -> None:
     ap.add_argument("--chains", type=int, default=4)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--target-accept", type=float, default=None)
+    # nutpie through Python callbacks or its compiled numba cfunc (default: formulahier's rule)
+    ap.add_argument("--nutpie-route", choices=["auto", "callbacks", "compiled"], default="auto")
     args = ap.parse_args(argv)
     warnings.simplefilter("ignore")
 
@@ -89,6 +91,9 @@ def main(argv=None) -> None:
     t_imp = time.perf_counter()
     if args.impl == "fh":  # what the first fh.model() call imports: Bambi, PyMC, ArviZ
         import formulahier.api  # noqa: F401
+        from formulahier import samplers
+
+        samplers.NUTPIE_ROUTE = None if args.nutpie_route == "auto" else args.nutpie_route
     else:  # the hand-written side imports what it uses
         import arviz_stats  # noqa: F401
         import pymc  # noqa: F401
@@ -185,6 +190,10 @@ def main(argv=None) -> None:
     order = ("import", "import_backend", "build", "compile", "sample", "summarise")
     phases = {k: round(phases[k], 2) for k in order}
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    # CPU seconds of this process and its children (PyMC's sampling processes): less moved by
+    # the other jobs of a shared machine than wall time
+    usage = [resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
+    cpu_s = sum(u.ru_utime + u.ru_stime for u in usage)
     try:  # resident memory now, with the fit and its summary alive (Linux)
         with open("/proc/self/statm") as statm:
             end_mb = int(statm.read().split()[1]) * resource.getpagesize() / 2**20
@@ -199,9 +208,11 @@ def main(argv=None) -> None:
                 "impl": args.impl,
                 "param": args.param,
                 "chosen": chosen,
-                "sampler": args.sampler if args.method == "nuts" else args.method,
+                "sampler": (args.sampler if args.method == "nuts" else args.method)
+                + ("" if args.nutpie_route == "auto" else f"-{args.nutpie_route}"),
                 "sampler_used": sampler_used,
                 "method": args.method,
+                "nutpie_route": args.nutpie_route,
                 "phases": phases,
                 "khat": round(float(fit.settings.get("khat", float("nan"))), 3)
                 if args.impl == "fh"
@@ -215,6 +226,7 @@ def main(argv=None) -> None:
                 "total_s": round(total_s, 2),
                 "sampling_s": round(sampling_s, 2),
                 "process_s": round(time.perf_counter() - T0, 2),
+                "cpu_s": round(cpu_s, 2),
                 "mcmc_s": round(mcmc_s, 2),
                 "ess_bulk_min": round(ess_min, 1),
                 "ess_per_s": round(ess_min / total_s, 2),

@@ -17,9 +17,9 @@ the largest weights is estimated with PSIS. ``k < 0.5``: the approximation is cl
 posterior means and intervals; ``0.5 <= k < 0.7``: roughly right (the summary says group sds and
 intervals may be off and to confirm with NUTS); ``k >= 0.7``: it is not, and the summary says
 so and names NUTS.
-For Pathfinder no ``k`` is given: pymc-extras 0.15 computes one on the reciprocal weights (it
-passes log importance weights to arviz-stats's ``psislw``, which expects log-likelihoods), so
-the summary says its accuracy is unknown and names NUTS.
+For Pathfinder the ``k`` is pymc-extras's own, of its multi-path importance ratios (from
+pymc-extras 0.15.1; 0.15.0 computed it on the reciprocal ratios, and then the summary says the
+accuracy is unknown and names NUTS).
 """
 
 from __future__ import annotations
@@ -111,9 +111,7 @@ def approximate(model, method: str, draws: int, chains: int, seed, progressbar: 
             idata = _pmx().fit_pathfinder(
                 model=model, num_draws=n, random_seed=seed, progressbar=progressbar
             )
-            # pymc-extras 0.15 passes its log importance weights to arviz-stats's psislw, which
-            # negates them (LOO convention): its "pareto_k" is that of q/p, not p/q, so unused
-            khat = float("nan")
+            khat = _pathfinder_khat(idata)
             posterior = idata["posterior"].to_dataset()
         elif method == "advi":
             import pymc as pm
@@ -130,6 +128,22 @@ def approximate(model, method: str, draws: int, chains: int, seed, progressbar: 
             raise SamplerError(f"Unknown method {method!r}; one of {list(APPROXIMATIONS)}.")
     posterior = _as_chains(posterior, chains)
     return Approximation(posterior, khat, time.perf_counter() - start)
+
+
+def _pathfinder_khat(idata) -> float:
+    """pymc-extras's Pareto k-hat of Pathfinder's importance ratios p/q (nan if unknown).
+
+    pymc-extras 0.15.0 passed its log importance weights to arviz-stats's ``psislw``, which
+    negates its input (the LOO convention), so its k-hat was that of q/p; 0.15.1 negates them
+    first, which makes it the k-hat of p/q.
+    """
+    from importlib.metadata import version
+
+    release = tuple(int(p) for p in re.findall(r"\d+", version("pymc-extras"))[:3])
+    group = idata.children.get("pathfinder") if release >= (0, 15, 1) else None
+    if group is None or "pareto_k" not in group:
+        return float("nan")
+    return float(group["pareto_k"].values)
 
 
 def _as_chains(posterior, chains: int):

@@ -13,6 +13,7 @@ from . import construct
 from . import validate as check
 from .approx import approximate, khat_verdict
 from .backend import BlockInfo, add_exact_effects, bambi_posterior, observed_data
+from .callback_nuts import sample_callbacks
 from .errors import (
     MemoryLimitError,
     OptionError,
@@ -21,7 +22,14 @@ from .fitted import Fit
 from .formula import BrmsFormula
 from .priors import Resolved
 from .progress import progress_on_stderr
-from .samplers import auto_sampler, check_method, check_sampler
+from .samplers import (
+    auto_sampler,
+    check_method,
+    check_options,
+    check_sampler,
+    gradient_cells,
+    nutpie_route,
+)
 from .settings import (
     MODEL_OPTIONS,
     SAMPLER_SETTINGS,
@@ -166,10 +174,21 @@ class Model:
                 f"method={how!r} takes no sampler options; got {sorted(sampler_kwargs)}. "
                 "They belong to method='nuts'."
             )
+        n_values = sum(info.size * len(info.data.groups) for info in self.blocks)
+        n_effects = sum(info.size for info in self.blocks)
+        cells = gradient_cells(self.collapsed, self.nobs, n_effects, n_values)
+        asked = key
         if key == "auto":
-            n_effects = sum(info.size for info in self.blocks)
-            key = auto_sampler(self.collapsed, self.nobs, n_effects)
-        pass_on = check.sampler_options(sampler_kwargs, key, "Model.fit()")
+            key = auto_sampler(cells)
+        try:
+            pass_on = check.sampler_options(sampler_kwargs, key, "Model.fit()")
+        except OptionError as err:
+            if asked != "auto":
+                raise
+            raise OptionError(
+                f"{err} (sampler='auto' picked {key!r} for this model: name the sampler, "
+                "e.g. sampler='pymc', to use another sampler's options)"
+            ) from None
         if how != "nuts":
             return self._approximate(how, settings)
         if key == "pymc":
@@ -180,20 +199,23 @@ class Model:
             sampler_kwargs.setdefault("target_accept", 0.9)
             pass_on.setdefault("target_accept", 0.9)
         self.build()
-        start = time.perf_counter()
+        start, idata = time.perf_counter(), None
         try:
             with progress_on_stderr(progressbar):  # never into stdout; full width in logs
-                idata = self.bambi.fit(
-                    draws=draws,
-                    tune=tune,
-                    chains=chains,
-                    random_seed=seed,
-                    inference_method=key,
-                    progressbar=progressbar,
-                    # our summary's diagnostics replace PyMC's own lines (which also warn on
-                    # the constant diagonal of a correlation matrix)
-                    **{"compute_convergence_checks": False, **pass_on},
-                )
+                if key == "nutpie" and nutpie_route(cells) == "callbacks":
+                    idata = self._nutpie_callbacks(draws, tune, chains, seed, progressbar, pass_on)
+                if idata is None:
+                    idata = self.bambi.fit(
+                        draws=draws,
+                        tune=tune,
+                        chains=chains,
+                        random_seed=seed,
+                        inference_method=key,
+                        progressbar=progressbar,
+                        # our summary's diagnostics replace PyMC's own lines (which also warn
+                        # on the constant diagonal of a correlation matrix)
+                        **{"compute_convergence_checks": False, **pass_on},
+                    )
         except MemoryError:
             raise MemoryLimitError(self._draws_memory_advice(draws, chains)) from None
         posterior = self._finish_posterior(idata["posterior"].to_dataset(), idata, seed)
@@ -208,6 +230,26 @@ class Model:
         }
         record = self._record(settings, key, {"method": "nuts"}, kept)
         return Fit(self, idata, record, seconds)
+
+    def _nutpie_callbacks(self, draws, tune, chains, seed, progressbar, pass_on):
+        """Nutpie with a cheap gradient: the log-density as Python callbacks (no numba cfunc).
+
+        ``None`` (nutpie's own route instead) when ``pass_on`` holds options of ``pm.sample``
+        other than nutpie's settings.
+        """
+        if not set(pass_on) <= {"nuts", "target_accept"}:
+            return None
+        nuts = dict(pass_on.get("nuts") or {})
+        if "target_accept" in pass_on:
+            nuts.setdefault("target_accept", pass_on["target_accept"])
+        idata = sample_callbacks(
+            self.pymc_model, draws=draws, tune=tune, chains=chains, seed=seed,
+            progressbar=progressbar, **nuts,
+        )  # fmt: skip
+        idata["posterior"] = bambi_posterior(self.bambi, idata["posterior"].to_dataset())
+        if not self.collapsed:
+            idata["observed_data"] = observed_data(self.bambi)
+        return idata
 
     def _finish_posterior(self, posterior, idata, seed):
         """Drop the Cholesky factors; a collapsed fit gets its group effects drawn exactly."""
@@ -285,6 +327,9 @@ def _check_named(settings: SamplerSettings) -> tuple[str, str]:
 
 
 def check_settings(settings: SamplerSettings, where: str) -> None:
-    """Check every sampler setting before a model is built (``sampler="auto"``: as PyMC's)."""
+    """Check every sampler setting before a model is built.
+
+    ``sampler="auto"``: against every sampler it may pick (:meth:`Model.sample` checks its pick).
+    """
     _, key = _check_named(settings)
-    check.sampler_options(settings.sampler_kwargs, "pymc" if key == "auto" else key, where)
+    check_options(settings.sampler_kwargs, key, where)

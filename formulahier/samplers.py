@@ -3,19 +3,25 @@
 from __future__ import annotations
 
 import importlib.util
-from typing import TYPE_CHECKING
 
 from . import validate as check
 from .approx import METHODS
 from .errors import (
+    OptionError,
     SamplerError,
 )
 
-if TYPE_CHECKING:
-    pass
-
-
-__all__ = ["AUTO_NUTPIE_CELLS", "SAMPLERS", "auto_sampler", "check_method", "check_sampler"]
+__all__ = [
+    "AUTO_NUTPIE_CELLS",
+    "CALLBACK_MAX_CELLS",
+    "SAMPLERS",
+    "auto_sampler",
+    "check_method",
+    "check_options",
+    "check_sampler",
+    "gradient_cells",
+    "nutpie_route",
+]
 
 
 SAMPLERS: dict[str, tuple[str, ...]] = {
@@ -37,20 +43,44 @@ def check_method(method: str) -> str:
     return key
 
 
-def auto_sampler(collapsed: bool, nobs: int, n_effects: int) -> str:
+def gradient_cells(collapsed: bool, nobs: int, n_effects: int, n_values: int) -> int:
+    """What one gradient's cost grows with (the size the sampler rules compare).
+
+    Rows x group-level columns; for a collapsed model, whose likelihood sums over levels and
+    never touches the rows, levels x group-level columns.
+    """
+    return max(n_values, 1) if collapsed else nobs * max(n_effects, 1)
+
+
+def auto_sampler(cells: int) -> str:
     """The NUTS implementation ``sampler="auto"`` picks (rule measured in docs/performance.md).
 
-    nutpie's NUTS loop is 2-3x faster than PyMC's, but it compiles the model with numba in every
-    new process (10-40 s even with a warm cache), which PyMC's sampler does not pay. So nutpie
-    is chosen only where one gradient is costly: a model that is not collapsed, with at least
-    ``AUTO_NUTPIE_CELLS`` rows x group-level columns; PyMC's sampler otherwise.
+    ``cells`` is :func:`gradient_cells`. With nutpie installed: nutpie wherever one gradient is
+    cheap (below ``CALLBACK_MAX_CELLS``: nutpie calls the PyTensor-compiled log-density back
+    in Python, which costs no numba compile) or costly (``AUTO_NUTPIE_CELLS`` and above:
+    nutpie's own numba-compiled route, whose compile the long loop amortises); PyMC's sampler
+    in between, where PyMC's two processes beat one thread of callbacks and nutpie's compile is
+    not yet paid back. Without nutpie, PyMC's sampler.
     """
-    if importlib.util.find_spec("nutpie") is None or collapsed:
+    if importlib.util.find_spec("nutpie") is None:
         return "pymc"
-    return "nutpie" if nobs * max(n_effects, 1) >= AUTO_NUTPIE_CELLS else "pymc"
+    return "nutpie" if cells < CALLBACK_MAX_CELLS or cells >= AUTO_NUTPIE_CELLS else "pymc"
 
 
+def nutpie_route(cells: int) -> str:
+    """How nutpie gets the log-density: ``"callbacks"`` (cheap gradient) or ``"compiled"``."""
+    if NUTPIE_ROUTE is not None:
+        return NUTPIE_ROUTE
+    return "callbacks" if cells < CALLBACK_MAX_CELLS else "compiled"
+
+
+#: below: a gradient costs tens of microseconds, where nutpie's callbacks (one thread) win
+CALLBACK_MAX_CELLS = 20_000
+#: from here: a gradient costs a millisecond or more, and nutpie's compiled route wins
 AUTO_NUTPIE_CELLS = 200_000
+#: ``None``: :func:`nutpie_route` decides; ``"callbacks"`` / ``"compiled"`` force a route
+#: (``benchmarks/run_one.py --nutpie-route`` sets it to measure both side by side)
+NUTPIE_ROUTE: str | None = None
 
 
 def check_sampler(sampler: str) -> str:
@@ -68,3 +98,24 @@ def check_sampler(sampler: str) -> str:
             f"`pip install 'formulahier[{_EXTRA[key]}]'`, or use sampler='pymc'."
         )
     return key
+
+
+def check_options(kwargs, sampler: str, where: str) -> None:
+    """Check sampler options before the model is built (``sampler`` as :func:`check_sampler`).
+
+    For ``"auto"``, whose pick depends on the built model, an option passes if it is one of a
+    sampler ``"auto"`` may pick (PyMC's, nutpie's where installed); ``Model.fit`` checks it
+    again against the sampler picked.
+    """
+    if sampler != "auto":
+        check.sampler_options(kwargs, sampler, where)
+        return
+    errors = []
+    for candidate in ("pymc", "nutpie"):
+        if all(importlib.util.find_spec(p) is not None for p in SAMPLERS[candidate]):
+            try:
+                check.sampler_options(kwargs, candidate, where)
+                return
+            except OptionError as err:
+                errors.append(err)
+    raise errors[0]

@@ -38,9 +38,13 @@ def mocked_sampling():
     """Replace pm.sample by prior draws (PyMC's own test helper) inside the block only."""
     from pymc.testing import mock_sample_setup_and_teardown
 
+    from formulahier import samplers
+
     gen = mock_sample_setup_and_teardown()
     next(gen)
+    route, samplers.NUTPIE_ROUTE = samplers.NUTPIE_ROUTE, "compiled"  # nutpie via pm.sample too
     try:
         yield
     finally:
+        samplers.NUTPIE_ROUTE = route
         next(gen, None)

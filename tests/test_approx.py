@@ -14,7 +14,7 @@ import pytest
 import formulahier as fh
 from formulahier.approx import KHAT_OK, _gaussian_khat, khat_verdict
 from formulahier.errors import OptionError, SamplerError
-from formulahier.samplers import AUTO_NUTPIE_CELLS, auto_sampler
+from formulahier.samplers import AUTO_NUTPIE_CELLS, CALLBACK_MAX_CELLS, auto_sampler
 
 FORMULA = "Reaction ~ Days + (Days | Subject)"
 
@@ -65,10 +65,13 @@ def test_auto_sampler_rule(monkeypatch):
     import importlib.util
 
     have_nutpie = importlib.util.find_spec("nutpie") is not None
-    assert auto_sampler(True, 10**6, 2) == "pymc"  # collapsed: cheap gradient
-    assert auto_sampler(False, 180, 2) == "pymc"
-    big = auto_sampler(False, AUTO_NUTPIE_CELLS, 1)
-    assert big == ("nutpie" if have_nutpie else "pymc")
+    nutpie = "nutpie" if have_nutpie else "pymc"
+    assert auto_sampler(36) == nutpie  # a cheap gradient: nutpie's callbacks
+    assert auto_sampler(CALLBACK_MAX_CELLS) == "pymc"  # PyMC's two processes win
+    assert auto_sampler(AUTO_NUTPIE_CELLS - 1) == "pymc"
+    assert auto_sampler(AUTO_NUTPIE_CELLS) == nutpie  # a costly one: nutpie compiled
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None)
+    assert auto_sampler(36) == "pymc"  # without nutpie
 
 
 def test_unknown_method_and_options(sleepstudy):
@@ -128,3 +131,35 @@ def test_laplace_fit_saves_and_loads(laplace_fit, tmp_path):
     again = fh.load(path)
     assert again.settings["method"] == "laplace"
     assert "method laplace (approximate)" in str(again)
+
+
+def test_auto_checks_options_against_the_sampler_it_may_pick(sleepstudy, monkeypatch):
+    import importlib.util
+
+    from formulahier.samplers import check_options
+
+    check_options({"max_treedepth": 12}, "auto", "fh.fit()")  # both samplers' option
+    check_options({"step_scale": 0.3}, "auto", "fh.fit()")  # PyMC's NUTS only
+    with pytest.raises(OptionError, match="nuts_steps"):
+        check_options({"nuts_steps": 3}, "auto", "fh.fit()")  # nobody's
+    if importlib.util.find_spec("nutpie") is None:
+        return
+    check_options({"maxdepth": 8}, "auto", "fh.fit()")  # nutpie's: valid where auto picks it
+    m = fh.model(FORMULA, sleepstudy)  # collapsed, 18 levels: auto picks nutpie
+    with pytest.raises(OptionError, match="auto' picked 'nutpie'.*sampler='pymc'"):
+        m.fit(step_scale=0.3, draws=5, tune=5, chains=1)
+
+
+def test_pathfinder_khat_is_pymc_extras_own_from_0_15_1():
+    from importlib.metadata import version
+
+    import xarray as xr
+
+    from formulahier.approx import _pathfinder_khat
+
+    pytest.importorskip("pymc_extras")
+    tree = xr.DataTree()
+    assert np.isnan(_pathfinder_khat(tree))  # no pathfinder group: unknown
+    tree["pathfinder"] = xr.Dataset({"pareto_k": 0.42})
+    fixed = tuple(int(p) for p in version("pymc-extras").split(".")[:3]) >= (0, 15, 1)
+    assert (_pathfinder_khat(tree) == 0.42) if fixed else np.isnan(_pathfinder_khat(tree))

@@ -32,7 +32,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("checks", ("checks", "data")),
     # arguments -> complete spec -> backend, one stage after another; prior tables; the
     # approximate methods (laplace, pathfinder, advi) that Model.fit calls instead of NUTS
-    ("construction", ("construct", "prior_check", "approx", "samplers")),
+    # and nutpie's callback route (callback_nuts)
+    ("construction", ("construct", "prior_check", "approx", "samplers", "callback_nuts")),
     # what Fit delegates to: they take a fit-like object and never import fit.py
     (
         "after the fit",

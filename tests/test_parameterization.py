@@ -189,3 +189,4 @@ def test_group_terms_come_from_codes_and_predict_works(mock_sampling):
         + post["x|b"].values[..., b_idx] * new["x"].to_numpy()
     )
     np.testing.assert_allclose(mu, by_hand, rtol=1e-6, atol=1e-8)
+

@@ -1,0 +1,50 @@
+"""nutpie through Python callbacks (formulahier/callback_nuts.py) and the rule for its route."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def _tiny_model():
+    import pymc as pm
+
+    import formulahier.backend  # noqa: F401 - links PyTensor's BLAS first, as a fit does
+
+    rng = np.random.default_rng(3)
+    y = rng.normal(1.0, 2.0, size=40)
+    with pm.Model(coords={"k": ["a", "b"]}) as model:
+        mu = pm.Normal("mu", 0, 5)
+        sigma = pm.HalfNormal("sigma", 3)
+        w = pm.Normal("w", 0, 1, dims="k")
+        pm.Deterministic("total", mu + w.sum())
+        pm.Normal("y", mu + w[0] - w[1], sigma, observed=y)
+    return model
+
+
+def test_callback_functions_equal_pymcs_logp_and_gradient():
+    from pymc.initial_point import make_initial_point_fn
+
+    from formulahier.callback_nuts import _joined_functions
+
+    model = _tiny_model()
+    start = make_initial_point_fn(model=model, return_transformed=True)(0)
+    logp_fn, expand_fn, names = _joined_functions(model, start)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=4)
+    point = {"mu": x[0], "sigma_log__": x[1], "w": x[2:4]}
+    value, grad = logp_fn(x)
+    np.testing.assert_allclose(value, model.compile_logp()(point), rtol=1e-12)
+    np.testing.assert_allclose(grad, model.compile_dlogp()(point), rtol=1e-10)
+    kept = dict(zip(names, expand_fn(x), strict=True))
+    assert set(kept) == {"mu", "sigma", "w", "total"}  # the per-row mu would not be kept
+    np.testing.assert_allclose(kept["sigma"], np.exp(x[1]))
+    np.testing.assert_allclose(kept["total"], x[0] + x[2] + x[3])
+
+
+def test_nutpie_route_rule():
+    from formulahier.samplers import CALLBACK_MAX_CELLS, gradient_cells, nutpie_route
+
+    assert gradient_cells(True, 10**6, 2, 36) == 36  # collapsed: levels x columns, not rows
+    assert gradient_cells(False, 180, 2, 36) == 360
+    assert nutpie_route(360) == "callbacks"
+    assert nutpie_route(CALLBACK_MAX_CELLS) == "compiled"
