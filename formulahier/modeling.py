@@ -236,7 +236,7 @@ class Model:
         seconds = time.perf_counter() - start
         settings = {"sampler": key, "draws": draws, "tune": tune, "chains": chains, "seed": seed}
         settings["method"] = "nuts"
-        settings["construction"] = "collapsed" if self.collapsed else "full"
+        settings.update(self._construction())
         # plain-valued sampler options (target_accept, max_treedepth, ...): kept by update()
         # and saved with the fit; "cores" depends on the machine and is not kept
         settings["sampler_kwargs"] = {
@@ -245,6 +245,13 @@ class Model:
             if k != "cores" and isinstance(v, (bool, int, float, str))
         }
         return Fit(self, idata, settings, seconds)
+
+    def _construction(self) -> dict[str, str]:
+        """``construction`` (collapsed or full) and, for nested factors, how they collapsed."""
+        if not self.collapsed:
+            return {"construction": "full"}
+        how = self.bambi.fh_plan.description
+        return {"construction": "collapsed", **({"collapsed_levels": how} if how else {})}
 
     def _finish_posterior(self, posterior, idata, seed):
         """Drop the Cholesky factors; a collapsed fit gets its group effects drawn exactly."""
@@ -273,7 +280,7 @@ class Model:
         # tune is unused here but kept, so that update(method="nuts") warms up as asked
         settings = {"sampler": "auto", "draws": draws, "tune": tune, "chains": chains, "seed": seed}
         settings.update(method=how, khat=result.khat, verdict=khat_verdict(how, result.khat))
-        settings["construction"] = "collapsed" if self.collapsed else "full"
+        settings.update(self._construction())
         settings["sampler_kwargs"] = {"method": how}  # update() refits with the same method
         return Fit(self, idata, settings, seconds)
 

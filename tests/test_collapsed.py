@@ -209,14 +209,12 @@ def test_auto_collapses_exactly_where_exact():
     assert fh.model("y ~ x + (x | g)", d).collapsed
     assert fh.model("y ~ x + (1 | g) + (0 + x | g)", d).collapsed  # two blocks, one factor
     assert not fh.model("y ~ x + (1 | g) + (1 | h)", d).collapsed  # crossed
-    assert not fh.model("y ~ x + (1 | g/h)", d).collapsed  # nested: two factors
+    assert fh.model("y ~ x + (1 | g/h)", d).collapsed  # nested (tests/test_collapsed_nested.py)
     assert not fh.model("y ~ x + (x | g)", d, collapse=False).collapsed
     assert not fh.model("y ~ x + (1 | g)", d.assign(y=(d.y > 1).astype(int)), family="bernoulli").collapsed
     assert not fh.model(fh.bf("y ~ x + (1 | g)", sigma="~ x"), d).collapsed
     with pytest.raises(fh.FormulaError, match="several factors"):
         fh.model("y ~ x + (1 | g) + (1 | h)", d, collapse=True)
-    with pytest.raises(fh.FormulaError, match="nested factors"):
-        fh.model("y ~ x + (1 | g/h)", d, collapse=True)
     with pytest.raises(fh.OptionError, match="collapse must be"):
         fh.model("y ~ x + (1 | g)", d, collapse="yes")
 

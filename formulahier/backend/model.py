@@ -12,14 +12,22 @@ priors (scaled as Bambi scales them) or the user's, and are built into Bambi's P
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 import bambi as bmb
 import numpy as np
 import pandas as pd
 from bambi import Prior
 
-from ..collapsed import integrated_cost, response_parts, sufficient_stats, whitening
+from ..collapsed import (
+    Precision,
+    block_precision,
+    integrated_cost,
+    nesting_parent,
+    response_parts,
+    sufficient_stats,
+    whitening,
+)
 from ..errors import FormulaError, PriorError
 from ..groups import BlockData, Column, GroupTerm, block_data
 from ..spec import ModelSpec
@@ -33,7 +41,8 @@ from .seam import (
     sd_prior_dist,
 )
 
-__all__ = ["BlockInfo", "HierModel", "corr_name", "plan_blocks", "split_group_priors"]
+__all__ = ["BlockInfo", "HierModel", "Nesting", "corr_name", "find_nesting", "plan_blocks",
+           "split_group_priors"]  # fmt: skip
 
 
 def corr_name(factor: str, index: int = 0) -> str:
@@ -214,17 +223,17 @@ def _collapse_reason(bmb_model, spec: ModelSpec) -> str:
         return f"the {family.name} family with the {family.link[parent].name} link is not gaussian"
     if spec.dpars or set(bmb_model.conditional_parameters) != {parent}:
         return "a distributional (bf()) sub-model varies the residual sd"
-    if len(spec.factors) > 1:
+    if len(spec.factors) > 1 and find_nesting(bmb_model.fh_blocks, spec.factors) is None:
         factors = ", ".join(spec.factors)
-        nested = any(
-            ":" in f and f.rsplit(":", 1)[0] in spec.factors for f in spec.factors
-        )  # (1 | a/b) gives a and a:b
-        if nested:
+        if len(spec.factors) > 2:
             return (
-                f"the group effects vary over nested factors ({factors}); integrating them out "
-                "needs a second level of elimination, which is not built (docs/performance.md)"
+                f"the group effects vary over {len(spec.factors)} factors ({factors}); one "
+                "factor, or one nested in another, is integrated out"
             )
-        return f"the group effects vary over several factors ({factors})"
+        return (
+            f"the group effects vary over several factors ({factors}) that are not nested: a "
+            "level of one lies in several levels of the other (crossed factors)"
+        )
     if comp.offset_terms or comp.hsgp_terms:
         return "the formula has offset() or hsgp() terms"
     if "sigma" not in bmb_model.marginal_parameters:
@@ -236,6 +245,35 @@ def _collapse_reason(bmb_model, spec: ModelSpec) -> str:
     return ""
 
 
+class Nesting(NamedTuple):
+    """Two grouping factors, one nested in the other (as the data show)."""
+
+    outer: str
+    inner: str
+    parent: np.ndarray  # (inner levels,) the outer level of each inner level
+
+
+def find_nesting(blocks: list[BlockInfo], factors: tuple[str, ...]) -> Nesting | None:
+    """The nesting of two factors' levels (``(1 | a/b)``: ``a:b`` in ``a``), else None.
+
+    From the data: every level of the inner factor has all its rows in one level of the
+    outer factor. None for one factor, more than two, or crossed factors.
+    """
+    if len(factors) != 2:
+        return None
+    first = {}
+    for info in blocks:
+        first.setdefault(info.block.factor, info.data)
+    a, b = (first[f] for f in factors)
+    pairs = [(factors[0], a, factors[1], b), (factors[1], b, factors[0], a)]
+    pairs.sort(key=lambda t: len(t[3].groups), reverse=True)  # the inner one has more levels
+    for outer, o_data, inner, i_data in pairs:
+        parent = nesting_parent(i_data.codes, o_data.codes, len(i_data.groups))
+        if parent is not None:
+            return Nesting(outer, inner, parent)
+    return None
+
+
 # integrate the population effects out too while that adds at most this many cells
 # (levels x q x (p + 1)^2) of algebra per gradient; else they are sampled
 _MAX_INTEGRATED_CELLS = 4_000_000
@@ -245,8 +283,9 @@ class _CollapsedPlan:
     """What the collapsed likelihood needs and how the sampler sees it.
 
     ``stats`` (centered as Bambi samples) and ``stats_raw`` (as Bambi stores the posterior):
-    the cross-products; ``scale``: the response's sd (where the whitened Cholesky factor
-    starts); :meth:`layout`: what is integrated out and in which basis.
+    the cross-products; ``levels``: the blocks of the one factor, or of the outer then the
+    inner factor (``nesting``); ``scale``: the response's sd (where the whitened Cholesky
+    factor starts); :meth:`layout`: what is integrated out and in which basis.
     """
 
     def __init__(self, bmb_model):
@@ -256,19 +295,41 @@ class _CollapsedPlan:
         raw_X = np.column_stack([*ones, design.X])  # as Bambi stores it in the posterior
         self.names = ([] if design.intercept is None else [design.intercept]) + design.names
         self.sigma = "sigma"
-        blocks = self._model_blocks = bmb_model.fh_blocks
-        Z = np.column_stack([info.data.X for info in blocks])
-        n_levels = len(blocks[0].data.groups)
-        self.stats_raw = sufficient_stats(y, raw_X, blocks[0].data.codes, Z, n_levels)
+        blocks = self.blocks = bmb_model.fh_blocks
+        self.nesting = find_nesting(blocks, bmb_model.fh_spec.factors)
+        factors = [blocks[0].block.factor] if self.nesting is None else list(self.nesting[:2])
+        self.levels = [[b for b in blocks if b.block.factor == f] for f in factors]
+        self._cols = [np.column_stack([b.data.X for b in level]) for level in self.levels]
+        self._codes = [(level[0].data.codes, len(level[0].data.groups)) for level in self.levels]
+        inner = None
+        if self.nesting is not None:
+            inner = (self._codes[1][0], self._cols[1], self.nesting.parent)
+        codes, n_levels = self._codes[0]
+        self.stats_raw = sufficient_stats(y, raw_X, codes, self._cols[0], n_levels, inner)
         # as Bambi samples the intercept: X_c = raw_X @ T centers the predictors
         T = np.eye(raw_X.shape[1])
         if design.xbar is not None:
             T[0, 1:] = -design.xbar
         self.stats = self.stats_raw.transformed(T)
         self.scale = float(np.std(y)) or 1.0
-        self.blocks = blocks
         self.response = aliased_name(bmb_model.response_term)  # prefix of the shared parts
-        self._T, self._raw_X, self._Z = T, raw_X, Z
+        self._T, self._raw_X = T, raw_X
+
+    @property
+    def description(self) -> str:
+        """How the levels are integrated out, for the summary (``""``: one factor)."""
+        if self.nesting is None:
+            return ""
+        return f"{self.nesting.inner} nested in {self.nesting.outer}, two-stage"
+
+    def precision(self, parts: list[Precision]):
+        """The blocks' precisions (in block order) as the likelihood takes them.
+
+        One factor: one block-diagonal :class:`Precision`; nested: (outer, inner).
+        """
+        by_block = dict(zip((id(b) for b in self.blocks), parts, strict=True))
+        per_level = [block_precision([by_block[id(b)] for b in lv]) for lv in self.levels]
+        return per_level[0] if len(per_level) == 1 else tuple(per_level)
 
     def layout(self, bmb_model) -> tuple[tuple | None, list[np.ndarray | None]]:
         """How the sampler sees the model, from the priors as set now: ``(population, bases)``.
@@ -280,19 +341,20 @@ class _CollapsedPlan:
         population = population_priors(bmb_model)
         if population is not None and integrated_cost(self.stats) > _MAX_INTEGRATED_CELLS:
             population = None
-        ZtZ, start, bases = self.stats.ZtZ.sum(axis=0), 0, []
+        bases = []
         for info in self.blocks:
-            cols = slice(start, start + info.size)
-            start += info.size
             eligible = info.corr is not None and all(
                 sd_prior_dist(term) is not None for term in info.terms.values()
             )
-            bases.append(whitening(ZtZ[cols, cols], self.stats.n) if eligible else None)
+            X = info.data.X
+            bases.append(whitening(X.T @ X, self.stats.n) if eligible else None)
         return population, bases
 
     def response_data(self, y: np.ndarray) -> dict[str, np.ndarray]:
         """New values of the shared cross-products (``{response}__yty`` ...) for response ``y``."""
-        info = self._model_blocks[0].data
-        raw = response_parts(y, self._raw_X, info.codes, self._Z, len(info.groups))
-        parts = {"yty": raw["yty"], "Xty": self._T.T @ raw["Xty"], "Zty": raw["Zty"]}
+        (codes, n_levels), inner = self._codes[0], None
+        if self.nesting is not None:
+            inner = (self._codes[1][0], self._cols[1], self._codes[1][1])
+        raw = response_parts(y, self._raw_X, codes, self._cols[0], n_levels, inner)
+        parts = {**raw, "Xty": self._T.T @ raw["Xty"]}
         return {f"{self.response}__{k}": np.asarray(v, dtype=float) for k, v in parts.items()}

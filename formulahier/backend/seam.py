@@ -49,7 +49,6 @@ from bambi.utils import get_aliased_name
 
 from ..collapsed import (
     Precision,
-    block_precision,
     integrated_loglik,
     marginal_loglik,
     precision_from_chol,
@@ -315,9 +314,9 @@ class _Component(DistributionalComponent):
                 parts.append(Precision(pt.diag(sigma**-2), 2 * pt.sum(pt.log(sigma))))
             else:
                 parts.append(precision_from_chol(chol))
-        prec, sigma = block_precision(parts), model[plan.sigma]
+        prec, sigma = plan.precision(parts), model[plan.sigma]  # nested: (outer, inner)
         stats = plan.stats.shared(plan.response)  # yty, Xty, Zty: swappable for a new response
-        self.fh_response = {v.name: v for v in (stats.yty, stats.Xty, stats.Zty)}
+        self.fh_response = stats.response_vars()
         if population is None:
             beta = pt.concatenate([pt.atleast_1d(model[name]).flatten() for name in plan.names])
             return marginal_loglik(stats, beta, prec, sigma)
