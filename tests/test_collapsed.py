@@ -241,7 +241,13 @@ def test_collapsed_graph_has_only_hyperparameters_and_prior_predictive_still_wor
     assert cat.named_vars_to_dims["h"] == ("h_dim",) and cat["h"].eval().shape == (2,)
     pp = m.prior_predictive(draws=20, seed=1)  # the full model, with the group effects
     assert pp["prior_predictive"]["y"].shape[-1] == 200
-    assert m.pymc_model is not None and m.bambi.fh_built_collapsed
+    assert m.pymc_model is model and m.bambi.fh_built_collapsed  # kept, not rebuilt
+    full = m.bambi.backend.model if m.bambi.build(collapsed=False) is None else None
+    assert m.pymc_model is model  # fit after prior_predictive: the collapsed graph, kept
+    m.bambi.build(collapsed=False)
+    assert m.bambi.backend.model is full
+    m.bambi.set_group_priors({})  # priors changed: built again
+    assert m.pymc_model is not model
 
 
 def test_collapsed_fit_has_every_effect_and_all_verbs_work(mock_sampling):

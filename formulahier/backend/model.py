@@ -23,8 +23,8 @@ from ..collapsed import (
     Precision,
     block_precision,
     integrated_cost,
+    level_products,
     nesting_parent,
-    response_parts,
     sufficient_stats,
     whitening,
 )
@@ -187,13 +187,19 @@ class HierModel(bmb.Model):
         """Build the PyMC model (Bambi's, with this layer's blocks).
 
         ``collapsed`` (default: what the model chose) integrates the group effects out; the
-        full model (``False``) is what prior predictive draws need.
+        full model (``False``) is what prior predictive draws need. Each is built once and
+        kept until the priors change.
         """
-        collapsed = self.fh_collapsed if collapsed is None else collapsed
-        etas = {f: self.fh_spec.eta_for(f) for f in self.fh_spec.factors}  # LKJ eta per factor
-        plan = self.fh_plan if collapsed else None
-        self.backend = PyMCBackend(self.fh_blocks, etas, plan)
-        self.backend.build(self)
+        collapsed = bool(self.fh_collapsed if collapsed is None else collapsed)
+        built = self.__dict__.setdefault("_fh_backends", {})  # per construction, until changed
+        if not self.built:  # priors or aliases changed since (Bambi sets built = False)
+            built.clear()
+        if collapsed not in built:
+            etas = {f: self.fh_spec.eta_for(f) for f in self.fh_spec.factors}  # LKJ eta
+            backend = PyMCBackend(self.fh_blocks, etas, self.fh_plan if collapsed else None)
+            backend.build(self)
+            built[collapsed] = backend
+        self.backend = built[collapsed]  # alternating fit / prior_predictive: no rebuild
         self.built = True
         self.fh_built_collapsed = bool(collapsed)
 
@@ -299,13 +305,11 @@ class _CollapsedPlan:
         self.nesting = find_nesting(blocks, bmb_model.fh_spec.factors)
         factors = [blocks[0].block.factor] if self.nesting is None else list(self.nesting[:2])
         self.levels = [[b for b in blocks if b.block.factor == f] for f in factors]
-        self._cols = [np.column_stack([b.data.X for b in level]) for level in self.levels]
-        self._codes = [(level[0].data.codes, len(level[0].data.groups)) for level in self.levels]
-        inner = None
-        if self.nesting is not None:
-            inner = (self._codes[1][0], self._cols[1], self.nesting.parent)
-        codes, n_levels = self._codes[0]
-        self.stats_raw = sufficient_stats(y, raw_X, codes, self._cols[0], n_levels, inner)
+        cols = [np.column_stack([b.data.X for b in level]) for level in self.levels]
+        codes = [level[0].data.codes for level in self.levels]
+        inner = None if self.nesting is None else (codes[1], cols[1], self.nesting.parent)
+        n_levels = len(self.levels[0][0].data.groups)
+        self.stats_raw = sufficient_stats(y, raw_X, codes[0], cols[0], n_levels, inner)
         # as Bambi samples the intercept: X_c = raw_X @ T centers the predictors
         T = np.eye(raw_X.shape[1])
         if design.xbar is not None:
@@ -313,7 +317,10 @@ class _CollapsedPlan:
         self.stats = self.stats_raw.transformed(T)
         self.scale = float(np.std(y)) or 1.0
         self.response = aliased_name(bmb_model.response_term)  # prefix of the shared parts
-        self._T, self._raw_X = T, raw_X
+        # what a new response's cross-products need: Bambi's own arrays, not copies
+        comp = bmb_model.parameters[bmb_model.family.likelihood.parent]
+        self._population = [np.asarray(t.data, dtype=float) for t in comp.common_terms.values()]
+        self._intercept, self._T = design.intercept is not None, T
 
     @property
     def description(self) -> str:
@@ -351,10 +358,17 @@ class _CollapsedPlan:
         return population, bases
 
     def response_data(self, y: np.ndarray) -> dict[str, np.ndarray]:
-        """New values of the shared cross-products (``{response}__yty`` ...) for response ``y``."""
-        (codes, n_levels), inner = self._codes[0], None
-        if self.nesting is not None:
-            inner = (self._codes[1][0], self._cols[1], self._codes[1][1])
-        raw = response_parts(y, self._raw_X, codes, self._cols[0], n_levels, inner)
-        parts = {**raw, "Xty": self._T.T @ raw["Xty"]}
+        """New values of the shared cross-products (``{response}__yty`` ...) for response ``y``.
+
+        From Bambi's population columns and the blocks' columns (no copies kept here).
+        """
+        y = np.asarray(y, dtype=float).ravel()
+        Y = y[:, None]
+        Xty = [np.atleast_1d(y.sum())] if self._intercept else []
+        Xty += [c.reshape(len(y), -1).T @ y for c in self._population]
+        parts = {"yty": np.asarray(y @ y), "Xty": self._T.T @ np.concatenate(Xty)}
+        for key, level in zip(("Zty", "Wty"), self.levels, strict=False):
+            codes, n_levels = level[0].data.codes, len(level[0].data.groups)
+            per_block = [level_products(codes, n_levels, b.data.X, Y)[..., 0] for b in level]
+            parts[key] = np.concatenate(per_block, axis=1)
         return {f"{self.response}__{k}": np.asarray(v, dtype=float) for k, v in parts.items()}

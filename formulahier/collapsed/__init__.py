@@ -49,7 +49,7 @@ from .loglik import (
     population_effects,
     precision_from_chol,
 )
-from .stats import Inner, Stats, nesting_parent, response_parts, sufficient_stats
+from .stats import Inner, Stats, level_products, nesting_parent, sufficient_stats
 
 __all__ = [
     "Inner",
@@ -61,12 +61,12 @@ __all__ = [
     "draw_effects",
     "integrated_cost",
     "integrated_loglik",
+    "level_products",
     "lkj_logp",
     "marginal_loglik",
     "nesting_parent",
     "population_effects",
     "precision_from_chol",
-    "response_parts",
     "sufficient_stats",
     "whitened_covariance",
     "whitening",

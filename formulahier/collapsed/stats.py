@@ -14,8 +14,7 @@ from typing import Any
 import numpy as np
 import pytensor
 
-__all__ = ["Inner", "Stats", "level_products", "nesting_parent", "response_parts",
-           "sufficient_stats"]  # fmt: skip
+__all__ = ["Inner", "Stats", "level_products", "nesting_parent", "sufficient_stats"]
 
 
 @dataclass(frozen=True)
@@ -46,7 +45,7 @@ class Stats:
         """The same cross-products, those of the response as named shared variables.
 
         ``yty, Xty, Zty`` (and the inner ``Wty``) become ``{prefix}__yty`` ...: a new response,
-        same compiled graph (new values from :func:`response_parts`). Shapes are read from the
+        same compiled graph (new values: ``HierModel.response_data``). Shapes are read from the
         design parts (``XtX``, ``ZtZ``, ``WtW``).
         """
 
@@ -107,25 +106,6 @@ def sufficient_stats(
                   level_products(c_in, K, W, Z), level_products(c_in, K, W, X),
                   level_products(c_in, K, W, Y)[..., 0])  # fmt: skip
     return replace(stats, inner=parts)
-
-
-def response_parts(
-    y: np.ndarray, X: np.ndarray, codes: np.ndarray, Z: np.ndarray, n_levels: int,
-    inner: tuple[np.ndarray, np.ndarray, int] | None = None,
-) -> dict[str, np.ndarray]:  # fmt: skip
-    """The cross-products that involve the response: ``yty``, ``Xty``, ``Zty`` (and ``Wty``).
-
-    ``inner``: ``(codes, W, number of inner levels)`` of a nested factor.
-    """
-    y = np.asarray(y, dtype=float)
-    n = len(y)
-    Y = y[:, None]
-    out = {"yty": np.asarray(y @ y), "Xty": _columns(X, n).T @ y,
-           "Zty": level_products(codes, n_levels, _columns(Z, n), Y)[..., 0]}  # fmt: skip
-    if inner is not None:
-        c_in, W, K = inner
-        out["Wty"] = level_products(c_in, K, _columns(W, n), Y)[..., 0]
-    return out
 
 
 def nesting_parent(inner: np.ndarray, outer: np.ndarray, n_inner: int) -> np.ndarray | None:
