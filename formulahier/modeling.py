@@ -250,7 +250,8 @@ class Model:
         """``construction`` (collapsed or full) and, for nested factors, how they collapsed."""
         if not self.collapsed:
             return {"construction": "full"}
-        how = self.bambi.fh_plan.description
+        plan = self.bambi.fh_plan
+        how = "" if plan is None else plan.description
         return {"construction": "collapsed", **({"collapsed_levels": how} if how else {})}
 
     def _finish_posterior(self, posterior, idata, seed):

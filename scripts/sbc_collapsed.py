@@ -11,7 +11,8 @@ model serves every simulation (``compilations`` in the output).
 ``--nested``: nested factors, ``y ~ x + (x | g) + (1 | g:h)`` (8 groups x 3 subgroups x 4 rows),
 collapsed in two stages (inner levels, then outer); the sd of ``1|g:h`` is ranked too.
 
-    python scripts/sbc_collapsed.py --nested --sims 200 --out benchmarks/results/sbc_collapsed_nested.json
+    python scripts/sbc_collapsed.py --nested --sims 200 \
+        --out benchmarks/results/sbc_collapsed_nested.json
 
 The six constructions at 200 simulations each: ``python -m benchmarks.sbc_calibration``.
 """

@@ -92,6 +92,8 @@ def add_exact_effects(bmb_model, posterior, seed=None):
 
 def _stored(values: np.ndarray, term, n_chain: int, n_draw: int) -> xr.DataArray:
     """One term's draws ``(n, levels, width)`` with Bambi's dims and coords."""
+    data: np.ndarray
+    dims: tuple[str, ...]
     if term.levels is None:
         data = values[..., 0].reshape(n_chain, n_draw, -1)
         dims = ("chain", "draw", term.factor_dim)

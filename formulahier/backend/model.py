@@ -203,7 +203,6 @@ class HierModel(bmb.Model):
         self.built = True
         self.fh_built_collapsed = bool(collapsed)
 
-
     def response_data(self, y) -> dict[str, np.ndarray]:
         """New values of the built graph's shared response data, for a response ``y``.
 
@@ -267,7 +266,7 @@ def find_nesting(blocks: list[BlockInfo], factors: tuple[str, ...]) -> Nesting |
     """
     if len(factors) != 2:
         return None
-    first = {}
+    first: dict[str, Any] = {}
     for info in blocks:
         first.setdefault(info.block.factor, info.data)
     a, b = (first[f] for f in factors)

@@ -19,7 +19,6 @@ from .loglik import Precision
 __all__ = ["Whitened", "lkj_logp", "whitened_covariance", "whitening"]
 
 
-
 def whitening(ZtZ: np.ndarray, n: int) -> np.ndarray:
     """Upper-triangular ``R`` with ``R'R = Z'Z / n`` for one block's columns.
 

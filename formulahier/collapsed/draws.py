@@ -8,6 +8,8 @@ complement of :mod:`.loglik`), then each inner level's effects given its outer l
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 from scipy import sparse
 
@@ -58,6 +60,7 @@ def draw_effects(stats_raw: Stats, beta: np.ndarray, cov, sigma: np.ndarray, rng
     n_draws = beta.shape[0]
     J, q = stats_raw.Zty.shape
     inner = stats_raw.inner
+    cov_i: Any
     cov_o, cov_i = (cov, None) if inner is None else cov
     u = np.empty((n_draws, J, q))
     cells = J * q * q

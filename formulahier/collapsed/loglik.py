@@ -130,7 +130,9 @@ def _levels(stats: Stats, precs, s2, B, B_in=None):
 def _prior_logdet(stats: Stats, precs) -> Any:
     outer, inner = precs
     total = stats.ZtZ.shape[0] * outer.logdet
-    return total if inner is None else total + len(stats.inner.parent) * inner.logdet
+    if inner is None or stats.inner is None:
+        return total
+    return total + len(stats.inner.parent) * inner.logdet
 
 
 def marginal_loglik(stats: Stats, beta, cov, sigma):

@@ -70,7 +70,7 @@ class Stats:
 
 
 def level_products(codes: np.ndarray, n_levels: int, A: np.ndarray, B: np.ndarray) -> np.ndarray:
-    """``sum_{i in level j} A_i' B_i`` for every level: ``(n_levels, a, b)``, one bincount a cell."""
+    """``sum_{i in level j} A_i' B_i`` per level, ``(n_levels, a, b)``: a bincount per cell."""
     out = np.zeros((n_levels, A.shape[1], B.shape[1]))
     for a in range(A.shape[1]):
         for b in range(B.shape[1]):
@@ -95,8 +95,9 @@ def sufficient_stats(
     n = len(y)
     X, Z, Y = _columns(X, n), _columns(Z, n), y[:, None]
     ZtZ = level_products(codes, n_levels, Z, Z)
-    stats = Stats(n, float(y @ y), X.T @ y, X.T @ X, level_products(codes, n_levels, Z, Y)[..., 0],
-                  level_products(codes, n_levels, Z, X), 0.5 * (ZtZ + np.swapaxes(ZtZ, 1, 2)))  # fmt: skip
+    Zty = level_products(codes, n_levels, Z, Y)[..., 0]
+    ZtX = level_products(codes, n_levels, Z, X)
+    stats = Stats(n, float(y @ y), X.T @ y, X.T @ X, Zty, ZtX, 0.5 * (ZtZ + np.swapaxes(ZtZ, 1, 2)))
     if inner is None:
         return stats
     c_in, W, parent = inner
