@@ -194,7 +194,7 @@ def test_nested_collapsed_and_full_posteriors_agree():
     ozone = fh.datasets.load("ozone")
     ozone = ozone.assign(year=ozone["date"].str[:4])
     formula = "log_ozone ~ TEMP + (1 | station/year)"
-    kw = dict(seed=4, progressbar=False, draws=1000, tune=1000)
+    kw = dict(seed=4, progressbar=False, draws=500, tune=500)
     full = fh.fit(formula, ozone, collapse=False, **kw)
     coll = fh.fit(formula, ozone, **kw)
     assert coll.settings["construction"] == "collapsed"

@@ -1,16 +1,10 @@
 """Gaussian multilevel models with the group effects integrated out, then drawn exactly.
 
-For ``y = X b + Z u + e`` with one grouping factor, ``u_j ~ Normal(0, S)`` per level and
-``e ~ Normal(0, sigma^2 I)``, the rows of level ``j`` are marginally
-``Normal(X_j b, Z_j S Z_j' + sigma^2 I)``. With ``A_j = S^-1 + Z_j'Z_j / sigma^2``
-(Woodbury, matrix determinant lemma) the log-likelihood of all rows is::
-
-    -1/2 [ N log(2 pi sigma^2) + J log|S| + sum_j log|A_j|
-           + r'r / sigma^2 - sum_j c_j' A_j^-1 c_j / sigma^4 ]
-
-with ``r'r = y'y - 2 b'X'y + b'X'X b`` and ``c_j = Z_j'y_j - Z_j'X_j b``. It needs only
-cross-products computed once from the data (:class:`Stats`), so a gradient costs
-O(levels x q^3), not O(rows), and the sampler sees the hyperparameters only: no funnel.
+Given the hyperparameters (population effects, sds, correlations, sigma) the group effects of
+a gaussian model are integrated out of the likelihood exactly (:mod:`.loglik`: Woodbury and
+the matrix determinant lemma per level). That needs only cross-products computed once from
+the data (:mod:`.stats`), so a gradient costs O(levels x q^3), not O(rows), and the sampler
+sees the hyperparameters only: no funnel.
 
 After sampling, the group effects are drawn from their exact conditional posterior,
 ``u_j | rest ~ Normal(A_j^-1 c_j / sigma^2, A_j^-1)``, once per posterior draw

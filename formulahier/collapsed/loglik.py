@@ -67,6 +67,16 @@ def _precisions(stats: Stats, cov) -> tuple[Precision, Precision | None]:
     return one(outer), one(inner)
 
 
+def _solve_2x2(A, B):
+    """``det A_j``, the rows of ``B_j`` and of ``A_j^-1 B_j`` for 2 x 2 blocks (closed form)."""
+    a, b, d = A[:, 0, 0], A[:, 0, 1], A[:, 1, 1]
+    det = a * d - b**2
+    B0, B1 = B[:, 0, :], B[:, 1, :]
+    W0 = (d[:, None] * B0 - b[:, None] * B1) / det[:, None]
+    W1 = (a[:, None] * B1 - b[:, None] * B0) / det[:, None]
+    return det, (B0, B1), (W0, W1)
+
+
 def _solve_sum(A, B, q: int):
     """``sum_j log|A_j|`` and ``sum_j B_j' A_j^-1 B_j`` (``A``: (J, q, q), ``B``: (J, q, m)).
 
@@ -76,11 +86,7 @@ def _solve_sum(A, B, q: int):
         a = A[:, 0, 0]
         return pt.sum(pt.log(a)), pt.dot((B[:, 0, :] / a[:, None]).T, B[:, 0, :])
     if q == 2:
-        a, b, d = A[:, 0, 0], A[:, 0, 1], A[:, 1, 1]
-        det = a * d - b**2
-        B0, B1 = B[:, 0, :], B[:, 1, :]
-        W0 = (d[:, None] * B0 - b[:, None] * B1) / det[:, None]
-        W1 = (a[:, None] * B1 - b[:, None] * B0) / det[:, None]
+        det, (B0, B1), (W0, W1) = _solve_2x2(A, B)
         return pt.sum(pt.log(det)), pt.dot(B0.T, W0) + pt.dot(B1.T, W1)
     L = pt.linalg.cholesky(A)
     W = pt.linalg.solve_triangular(L, B, lower=True, b_ndim=2)  # (J, q, m)
@@ -94,11 +100,7 @@ def _solve_each(A, B, q: int):
         a = A[:, 0, 0]
         return pt.log(a), B[:, 0, :, None] * B[:, 0, None, :] / a[:, None, None]
     if q == 2:
-        a, b, d = A[:, 0, 0], A[:, 0, 1], A[:, 1, 1]
-        det = a * d - b**2
-        B0, B1 = B[:, 0, :], B[:, 1, :]
-        W0 = (d[:, None] * B0 - b[:, None] * B1) / det[:, None]
-        W1 = (a[:, None] * B1 - b[:, None] * B0) / det[:, None]
+        det, (B0, B1), (W0, W1) = _solve_2x2(A, B)
         return pt.log(det), B0[:, :, None] * W0[:, None, :] + B1[:, :, None] * W1[:, None, :]
     L = pt.linalg.cholesky(A)
     W = pt.linalg.solve_triangular(L, B, lower=True, b_ndim=2)  # (K, q, m)
