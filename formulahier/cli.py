@@ -24,6 +24,8 @@ import sys
 import warnings
 from pathlib import Path
 
+from .settings import ModelOptions, SamplerSettings
+
 __all__ = ["main"]
 
 DEMO_FORMULA = "log_ozone ~ TEMP + (TEMP | station)"
@@ -61,6 +63,22 @@ _positive = _int_at_least(1)
 _non_negative = _int_at_least(0)
 
 
+_S, _M = SamplerSettings(), ModelOptions()  # the defaults, as fh.fit has them
+
+
+def _draws_and_chains(command: argparse.ArgumentParser, tune: bool = False) -> None:
+    command.add_argument(
+        "--draws", type=_positive, default=_S.draws, help=f"draws per chain ({_S.draws})"
+    )
+    if tune:
+        command.add_argument(
+            "--tune", type=_non_negative, default=_S.tune, help=f"warm-up per chain ({_S.tune})"
+        )
+    command.add_argument(
+        "--chains", type=_positive, default=_S.chains, help=f"number of chains ({_S.chains})"
+    )
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="formulahier",
@@ -85,13 +103,11 @@ def _parser() -> argparse.ArgumentParser:
     fit.add_argument("formula", help='lme4/brms formula, e.g. "y ~ x + (x | g)"')
     fit.add_argument(
         "--family",
-        default="gaussian",
-        help="response family: gaussian (default), bernoulli, binomial, poisson, ...",
+        default=_M.family,
+        help=f"response family: {_M.family} (default), bernoulli, binomial, poisson, ...",
     )
     fit.add_argument("--link", default=None, help="link function (default: the family's)")
-    fit.add_argument("--draws", type=_positive, default=1000, help="draws per chain (1000)")
-    fit.add_argument("--tune", type=_non_negative, default=1000, help="warm-up per chain (1000)")
-    fit.add_argument("--chains", type=_positive, default=4, help="number of chains (4)")
+    _draws_and_chains(fit, tune=True)
     fit.add_argument("--seed", type=int, default=None, help="random seed (same seed, same draws)")
     param = fit.add_mutually_exclusive_group()
     param.add_argument(
@@ -99,7 +115,7 @@ def _parser() -> argparse.ArgumentParser:
         action="store_const",
         const=False,
         dest="noncentered",
-        default="auto",
+        default=_M.noncentered,
         help="hierarchically centered group effects (best with many observations per group); "
         "default: chosen per grouping factor from the data",
     )
@@ -116,7 +132,7 @@ def _parser() -> argparse.ArgumentParser:
         help="independent group effects in every bar term, as if written with ||",
     )
     fit.add_argument(
-        "--sampler", default="auto", help="auto (default), pymc, nutpie, numpyro, blackjax"
+        "--sampler", default=_S.sampler, help="auto (default), pymc, nutpie, numpyro, blackjax"
     )
     fit.add_argument(
         "--target-accept", type=float, default=None, help="NUTS target acceptance (e.g. 0.95)"
@@ -131,8 +147,7 @@ def _parser() -> argparse.ArgumentParser:
         help=f"fit the README's example '{DEMO_FORMULA}' on the bundled Beijing ozone data",
         description=f"Fit '{DEMO_FORMULA}' on the bundled Beijing ozone data (as in the README).",
     )
-    demo.add_argument("--draws", type=_positive, default=1000, help="draws per chain (1000)")
-    demo.add_argument("--chains", type=_positive, default=4, help="number of chains (4)")
+    _draws_and_chains(demo)
     demo.add_argument("--seed", type=int, default=1, help="random seed (1)")
     demo.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     demo.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
@@ -229,14 +244,10 @@ def _run(args) -> int:
             "effects out while sampling and draws them exactly afterwards.",
             flush=True,
         )
-        result = fh.fit(
-            DEMO_FORMULA,
-            data,
-            draws=args.draws,
-            chains=args.chains,
-            seed=args.seed,
-            progressbar=not args.no_progress,
+        demo = SamplerSettings(
+            draws=args.draws, chains=args.chains, seed=args.seed, progressbar=not args.no_progress
         )
+        result = fh.fit(DEMO_FORMULA, data, **demo.keywords())
         print()
         print(result)
         return 0
@@ -250,24 +261,22 @@ def _run(args) -> int:
     if args.save:
         check_destination(args.save)  # a missing folder fails now, not after sampling
     data = _read_data(args.data)
-    kwargs = {}
-    if args.target_accept is not None:
-        kwargs["target_accept"] = args.target_accept
-    result = fh.fit(
-        args.formula,
-        data,
+    options = ModelOptions(
         family=args.family,
         link=args.link,
         correlated=not args.uncorrelated,
         noncentered=args.noncentered,
+    )
+    settings = SamplerSettings(
         sampler=args.sampler,
         draws=args.draws,
         tune=args.tune,
         chains=args.chains,
         seed=args.seed,
         progressbar=not args.no_progress,
-        **kwargs,
+        sampler_kwargs={} if args.target_accept is None else {"target_accept": args.target_accept},
     )
+    result = fh.fit(args.formula, data, **options.keywords(), **settings.keywords())
     print()
     print(result.summary(ci_prob=args.ci))
     if args.save:

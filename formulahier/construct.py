@@ -22,20 +22,21 @@ or 2, a change to how it is built at the backend.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
 import pandas as pd
 
 from . import checks
-from .backend import BlockInfo, HierModel, plan_blocks, split_group_priors
+from .backend import BlockInfo, HierModel, bambi_family_names, plan_blocks, split_group_priors
 from .data import prepare_data
 from .errors import FormulaError, FormulahierError, MemoryLimitError, OptionError, PriorError
 from .families import resolve_family
 from .formula import BrmsFormula, build_spec, dpar_formulas
 from .parameterization import resolve_auto
 from .priors import PriorSpec, Resolved, resolve_lkj, resolve_priors, split_priors
+from .settings import ModelOptions
 from .spec import ModelSpec
 
 __all__ = [
@@ -48,27 +49,21 @@ __all__ = [
 ]
 
 
-def resolve_spec(
-    formula: str | BrmsFormula,
-    *,
-    family: str = "gaussian",
-    link: str | None = None,
-    correlated: bool | Mapping[str, bool] = True,
-    noncentered: bool | str | Mapping[str, bool | str] = "auto",
-    lkj_eta: float = 2.0,
-    collapse: bool | str = "auto",
-) -> ModelSpec:
-    """Stage 1: the spec from the formula and the options (no data yet)."""
+def resolve_spec(formula: str | BrmsFormula, options: ModelOptions | None = None) -> ModelSpec:
+    """Stage 1: the spec from the formula and the options (no data yet; default options)."""
+    options = ModelOptions() if options is None else options
+    correlated, collapse = options.correlated, options.collapse
     bform = formula if isinstance(formula, BrmsFormula) else None  # fh.bf(...)
     text = formula.formula if isinstance(formula, BrmsFormula) else formula
-    bambi_family, bambi_link = resolve_family(family, link)  # R/brms names -> Bambi's
+    # R/brms names -> Bambi's; Bambi's other families passed through
+    bambi_family, bambi_link = resolve_family(options.family, options.link, bambi_family_names())
     spec = build_spec(
         text,
         family=bambi_family,
         link=bambi_link,
         correlated=correlated,
-        noncentered=noncentered,
-        lkj_eta=lkj_eta,
+        noncentered=options.noncentered,
+        lkj_eta=options.lkj_eta,
     )
     dpars = dpar_formulas(bform, correlated) if bform is not None and bform.dpars else ()
     checks.check_formula_roles(spec)  # y ~ y, (y | g), (g | g)

@@ -17,7 +17,7 @@ from .errors import DataError, FormulahierWarning
 from .formula import check_columns
 from .spec import ModelSpec
 
-__all__ = ["natural_key", "prepare_data", "to_pandas"]
+__all__ = ["natural_key", "prepare_data", "to_pandas", "to_table"]
 
 
 def to_pandas(data) -> pd.DataFrame:
@@ -41,6 +41,19 @@ def to_pandas(data) -> pd.DataFrame:
         f"`data` must be a pandas or polars DataFrame or a dict of arrays, got "
         f"{type(data).__name__}."
     )
+
+
+def to_table(data, what: str = "The data") -> pd.DataFrame:
+    """A pandas copy of ``data`` (:func:`to_pandas`) with text column names, each once, and rows.
+
+    ``what`` names the table in the message for one without rows (``"`newdata`"``).
+    """
+    frame = to_pandas(data)
+    frame.columns = [str(c) for c in frame.columns]
+    checks.check_columns_unique(frame)
+    if frame.empty:
+        raise DataError(f"{what} has no rows.")
+    return frame
 
 
 def natural_key(value) -> tuple:
@@ -67,11 +80,7 @@ def prepare_data(data, spec: ModelSpec) -> tuple[pd.DataFrame, int]:
         Number of rows dropped.
 
     """
-    frame = to_pandas(data)
-    frame.columns = [str(c) for c in frame.columns]
-    checks.check_columns_unique(frame)
-    if frame.empty:
-        raise DataError("The data has no rows.")
+    frame = to_table(data)
     check_columns(spec, frame.columns)
     used = _used_columns(spec, frame.columns)
     checks.check_used_columns(frame, used)  # inf, complex

@@ -9,6 +9,7 @@ the response must be; :func:`formulahier.checks.check_response` checks the data 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -150,7 +151,7 @@ def _parse_family_call(family: str) -> tuple[str, str | None]:
     return name, link
 
 
-def resolve_family(family: Any, link: Any = None) -> tuple[Any, Any]:
+def resolve_family(family: Any, link: Any = None, others: Iterable[str] = ()) -> tuple[Any, Any]:
     """Translate an R/brms/Bambi family name and link into what Bambi expects.
 
     Parameters
@@ -164,6 +165,10 @@ def resolve_family(family: Any, link: Any = None) -> tuple[Any, Any]:
         Link of the main parameter (``"log"``, ``"probit"``, R's ``"1/mu^2"``); a dict is passed
         to Bambi unchanged. ``None``: the family's default (the first of
         ``FAMILIES[name].links``; for gamma ``"log"``, where R defaults to ``"inverse"``).
+    others : iterable of str
+        The names of Bambi's other built-in families, passed through for Bambi to check
+        (:func:`formulahier.construct.resolve_spec` gives
+        :func:`formulahier.backend.bambi_family_names`); any other unknown name is refused.
 
     Returns
     -------
@@ -192,9 +197,7 @@ def resolve_family(family: Any, link: Any = None) -> tuple[Any, Any]:
         link = call_link
     key = _ALIASES.get(name.lower())
     if key is None:
-        from .backend import bambi_family_names
-
-        builtin = bambi_family_names()
+        builtin = set(others)
         if name in builtin:  # another Bambi family: Bambi checks it
             return name, link
         known = sorted({*FAMILIES, *(a for i in FAMILIES.values() for a in i.aliases)})

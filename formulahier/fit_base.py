@@ -27,7 +27,10 @@ class BuiltModel(Protocol):
     """The parts of :class:`formulahier.Model` a fit's methods read."""
 
     data: pd.DataFrame
-    options: dict[str, Any]
+
+    @property
+    def options(self) -> dict[str, Any]:
+        """The model options, as given (:class:`~formulahier.settings.ModelOptions`)."""
 
     def __init__(self, formula: Any, data: Any, **options: Any) -> None: ...
 

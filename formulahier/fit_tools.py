@@ -23,6 +23,7 @@ from . import teaching_plots as _teach
 from .errors import DataError, FormulaError, OptionError
 from .fit_base import FitBase
 from .formula.update import update_formula
+from .settings import MODEL_OPTIONS, SamplerSettings
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -30,8 +31,6 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 __all__ = ["FitTools", "update_formula"]
-
-_SAMPLER_KEYS = ("sampler", "draws", "tune", "chains", "seed", "progressbar")
 
 
 class FitTools(FitBase):
@@ -362,16 +361,11 @@ class FitTools(FitBase):
         if formula is not None:
             new_formula = update_formula(self.spec.formula, formula)
         model_options = dict(self.fh_model.options)
-        sample = {k: v for k, v in self.settings.items() if k in _SAMPLER_KEYS}
-        extra = dict(self.settings.get("sampler_kwargs", {}))  # target_accept=..., kept
-        for key, value in options.items():
-            if key in model_options:
-                model_options[key] = value
-            elif key in _SAMPLER_KEYS:
-                sample[key] = value
-            else:
-                extra[key] = value
-        sample.setdefault("progressbar", False)
+        model_options.update({k: v for k, v in options.items() if k in MODEL_OPTIONS})
+        # as this fit was sampled (target_accept=..., kept), with the changes asked for
+        settings = SamplerSettings.of_fit(self.settings).replace(
+            **{k: v for k, v in options.items() if k not in MODEL_OPTIONS}
+        )
         source = self.fh_model.data if data is None else data
         built = type(self.fh_model)(new_formula, source, **model_options)
-        return built.fit(**sample, **extra)
+        return built.fit(**settings.keywords())

@@ -16,6 +16,7 @@ re-evaluated on new data for predictions with ``evaluate_new_data``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -174,22 +175,22 @@ def _plain(categories: pd.Index) -> list:
     return [c.item() if hasattr(c, "item") else c for c in categories]
 
 
-def _expr_design(block: GroupBlock, frame: pd.DataFrame):
+def _expr_design(block: GroupBlock, frame: pd.DataFrame, namespace: Mapping[str, Any]):
     slopes = [t for t in block.terms if t != "1"]
     if not slopes:
         return None
     rhs = " + ".join(["1" if block.has_intercept else "0", *slopes])
-    from bambi.transformations import transformations_namespace  # log(), exp(): as Bambi has
-
-    return fm.design_matrices(
-        rhs, frame, na_action="error", extra_namespace=dict(transformations_namespace)
-    )
+    return fm.design_matrices(rhs, frame, na_action="error", extra_namespace=dict(namespace))
 
 
-def block_data(block: GroupBlock, frame: pd.DataFrame) -> BlockData:
-    """Evaluate one block on the model's (cleaned) data."""
+def block_data(block: GroupBlock, frame: pd.DataFrame, namespace: Mapping[str, Any]) -> BlockData:
+    """Evaluate one block on the model's (cleaned) data.
+
+    ``namespace``: the functions the block's expression may call (``log()``, ``scale()``...),
+    those Bambi gives formulae (``backend.seam.formula_namespace``).
+    """
     codes, groups = factor_codes(frame, block.factor)
-    design = _expr_design(block, frame)
+    design = _expr_design(block, frame, namespace)
     if design is None:
         X = np.ones((len(frame), 1))
         slices = {"Intercept": slice(0, 1)}

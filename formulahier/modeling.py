@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -19,9 +19,16 @@ from .errors import (
 )
 from .fitted import Fit
 from .formula import BrmsFormula
-from .priors import PriorSpec, Resolved
+from .priors import Resolved
 from .progress import progress_on_stderr
 from .samplers import auto_sampler, check_method, check_sampler
+from .settings import (
+    MODEL_OPTIONS,
+    SAMPLER_SETTINGS,
+    ModelOptions,
+    SamplerSettings,
+    takes_keywords,
+)
 from .spec import ModelSpec
 
 if TYPE_CHECKING:
@@ -30,7 +37,7 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
 
-__all__ = ["Model"]
+__all__ = ["Model", "check_settings", "model_options"]
 
 
 class Model:
@@ -40,51 +47,29 @@ class Model:
     ``data`` (the cleaned copy used), ``bambi`` (the :class:`bambi.Model`), ``nobs``.
     """
 
-    def __init__(
-        self,
-        formula: str | BrmsFormula,
-        data: Any,
-        *,
-        family: str = "gaussian",
-        link: str | None = None,
-        priors: Mapping[str, Any] | Sequence[PriorSpec] | None = None,
-        correlated: bool | Mapping[str, bool] = True,
-        noncentered: bool | str | Mapping[str, bool | str] = "auto",
-        lkj_eta: float = 2.0,
-        collapse: bool | str = "auto",
-    ) -> None:
+    @takes_keywords(ModelOptions)
+    def __init__(self, formula: str | BrmsFormula, data: Any, **options: Any) -> None:
+        """Build the model from ``formula`` and ``data`` (never modified) with these options."""
         # one way: options -> spec -> data and the complete spec -> backend -> brms priors
         # (formulahier.construct); nothing is written back into what a stage has built
-        spec = construct.resolve_spec(
-            formula,
-            family=family,
-            link=link,
-            correlated=correlated,
-            noncentered=noncentered,
-            lkj_eta=lkj_eta,
-            collapse=collapse,
-        )
-        done = construct.complete_spec(spec, data, priors)
+        self.model_options = model_options(options, "Model()")
+        spec = construct.resolve_spec(formula, self.model_options)
+        done = construct.complete_spec(spec, data, self.model_options.priors)
         self.spec: ModelSpec = done.spec
         self.data, self.dropped = done.data, done.dropped
         self.parameterization = done.parameterization
         self.priors, self.prior_specs = done.priors, done.prior_specs
-        # constructor options, as given: enough (with the data) to rebuild this model
-        self.options = {
-            "family": family,
-            "link": link,
-            "priors": priors,
-            "correlated": correlated,
-            "noncentered": noncentered,
-            "lkj_eta": lkj_eta,
-            "collapse": collapse,
-        }
         self.bambi = construct.build_backend(done)
         self.prior_resolution: Resolved | None = None
         if self.prior_specs:  # brms-style priors, matched against Bambi's terms
             self.prior_resolution = construct.brms_priors(
                 self.bambi, done.blocks, self.prior_specs
             )
+
+    @property
+    def options(self) -> dict[str, Any]:
+        """The constructor options, as given: enough (with the data) to rebuild this model."""
+        return self.model_options.keywords()
 
     @property
     def formula(self) -> str:
@@ -159,43 +144,23 @@ class Model:
         idata = self.prior_predictive(draws, seed) if idata is None else idata
         return plot_prior_predictive(idata, self.bambi, ax=ax)
 
-    def fit(
-        self,
-        *,
-        sampler: str = "auto",
-        method: str = "nuts",
-        draws: int = 1000,
-        tune: int = 1000,
-        chains: int = 4,
-        seed: int | None = None,
-        progressbar: bool = True,
-        **sampler_kwargs: Any,
-    ) -> Fit:
+    @takes_keywords(SamplerSettings)
+    def fit(self, **settings: Any) -> Fit:
         """Sample the posterior (or approximate it) and return a :class:`Fit`.
 
-        Parameters
-        ----------
-        sampler : {"auto", "pymc", "nutpie", "numpyro", "blackjax"}
-            NUTS implementation (through Bambi). ``"auto"`` (default): PyMC's sampler, or nutpie
-            where it is installed and one gradient is costly (:func:`auto_sampler`).
-        method : {"nuts", "laplace", "pathfinder", "advi"}
-            ``"nuts"`` (default): MCMC. The others are fast approximations (:mod:`.approx`)
-            with a Pareto k-hat check stated in the summary; ``draws x chains`` draws are kept.
-        draws, tune, chains : int
-            Kept draws, warm-up draws and chains (``tune`` is unused by the approximations).
-        seed : int, optional
-            Same seed, same draws.
-        progressbar : bool
-            Show PyMC's progress bar.
-        **sampler_kwargs
-            Passed to :func:`pymc.sample` (``target_accept`` defaults to 0.9 here; raise it to
-            0.95 if divergences remain; ``cores=...``).
-
+        The keywords are those of :class:`~formulahier.settings.SamplerSettings` (listed
+        below): ``sampler``, ``method``, ``draws``, ``tune``, ``chains``, ``seed``,
+        ``progressbar``; any other keyword goes to :func:`pymc.sample` (``target_accept``
+        defaults to 0.9 here; raise it to 0.95 if divergences remain; ``cores=...``).
         """
-        how = check_method(method)
-        key = check_sampler(sampler)
-        check.sampling(draws, tune, chains, seed)
-        check.progressbar(progressbar)
+        return self.sample(SamplerSettings.from_keywords(settings))
+
+    def sample(self, settings: SamplerSettings) -> Fit:
+        """:meth:`fit` with its keywords already made into :class:`SamplerSettings`."""
+        how, key = _check_named(settings)
+        sampler_kwargs = dict(settings.sampler_kwargs)
+        draws, tune, chains, seed = settings.draws, settings.tune, settings.chains, settings.seed
+        progressbar = settings.progressbar
         if how != "nuts" and sampler_kwargs:
             raise OptionError(
                 f"method={how!r} takes no sampler options; got {sorted(sampler_kwargs)}. "
@@ -206,7 +171,7 @@ class Model:
             key = auto_sampler(self.collapsed, self.nobs, n_effects)
         pass_on = check.sampler_options(sampler_kwargs, key, "Model.fit()")
         if how != "nuts":
-            return self._approximate(how, draws, tune, chains, seed, progressbar)
+            return self._approximate(how, settings)
         if key == "pymc":
             pass_on.setdefault("cores", min(chains, os.cpu_count() or 1))
         # 0.9 instead of PyMC's 0.8: removes most divergences at ~10-30% more gradient
@@ -234,17 +199,15 @@ class Model:
         posterior = self._finish_posterior(idata["posterior"].to_dataset(), idata, seed)
         idata["posterior"] = posterior
         seconds = time.perf_counter() - start
-        settings = {"sampler": key, "draws": draws, "tune": tune, "chains": chains, "seed": seed}
-        settings["method"] = "nuts"
-        settings.update(self._construction())
         # plain-valued sampler options (target_accept, max_treedepth, ...): kept by update()
         # and saved with the fit; "cores" depends on the machine and is not kept
-        settings["sampler_kwargs"] = {
+        kept = {
             k: v
             for k, v in sampler_kwargs.items()
             if k != "cores" and isinstance(v, (bool, int, float, str))
         }
-        return Fit(self, idata, settings, seconds)
+        record = self._record(settings, key, {"method": "nuts"}, kept)
+        return Fit(self, idata, record, seconds)
 
     def _construction(self) -> dict[str, str]:
         """``construction`` (collapsed or full) and, for nested factors, how they collapsed."""
@@ -263,13 +226,16 @@ class Model:
             idata["observed_data"] = observed_data(self.bambi)
         return posterior
 
-    def _approximate(self, how: str, draws: int, tune: int, chains: int, seed, progressbar) -> Fit:
+    def _approximate(self, how: str, settings: SamplerSettings) -> Fit:
         """A :class:`Fit` from an approximate posterior (:mod:`.approx`)."""
         import xarray as xr
 
         self.build()
         start = time.perf_counter()
-        result = approximate(self.pymc_model, how, draws, chains, seed, progressbar)
+        seed = settings.seed
+        result = approximate(
+            self.pymc_model, how, settings.draws, settings.chains, seed, settings.progressbar
+        )
         idata = xr.DataTree()
         if not self.collapsed:
             idata["observed_data"] = observed_data(self.bambi)
@@ -278,12 +244,21 @@ class Model:
         posterior = self._finish_posterior(bambi_posterior(self.bambi, posterior), idata, seed)
         idata["posterior"] = posterior
         seconds = time.perf_counter() - start
-        # tune is unused here but kept, so that update(method="nuts") warms up as asked
-        settings = {"sampler": "auto", "draws": draws, "tune": tune, "chains": chains, "seed": seed}
-        settings.update(method=how, khat=result.khat, verdict=khat_verdict(how, result.khat))
-        settings.update(self._construction())
-        settings["sampler_kwargs"] = {"method": how}  # update() refits with the same method
-        return Fit(self, idata, settings, seconds)
+        # tune is unused here but kept, so that update(method="nuts") warms up as asked;
+        # sampler_kwargs holds the method: update() refits with the same method
+        run = {"method": how, "khat": result.khat, "verdict": khat_verdict(how, result.khat)}
+        return Fit(self, idata, self._record(settings, "auto", run, {"method": how}), seconds)
+
+    def _record(
+        self, settings: SamplerSettings, sampler: str, run: dict[str, Any], kept: dict[str, Any]
+    ) -> dict[str, Any]:
+        """What a :class:`Fit` keeps of how it was sampled (``fit.settings``, saved with it)."""
+        record: dict[str, Any] = {"sampler": sampler}
+        record.update({k: getattr(settings, k) for k in ("draws", "tune", "chains", "seed")})
+        record.update(run)
+        record.update(self._construction())
+        record["sampler_kwargs"] = kept
+        return record
 
     def _draws_memory_advice(self, draws: int, chains: int) -> str:
         n_values = sum(info.size * len(info.data.groups) for info in self.blocks)
@@ -296,3 +271,28 @@ class Model:
 
     def __repr__(self) -> str:
         return f"<formulahier.Model {self.formula!r}, family={self.spec.family}, nobs={self.nobs}>"
+
+
+_SAMPLING_HINT = "it is a sampling option: pass it to .fit() (or use fh.fit())."
+
+
+def model_options(keywords: Mapping[str, Any], where: str) -> ModelOptions:
+    """The keywords as :class:`ModelOptions`; a sampling keyword or an unknown one refused."""
+    sampling = dict.fromkeys((*SAMPLER_SETTINGS, "target_accept"), _SAMPLING_HINT)
+    check.check_keywords(keywords, MODEL_OPTIONS, where, sampling)
+    return ModelOptions(**keywords)
+
+
+def _check_named(settings: SamplerSettings) -> tuple[str, str]:
+    """Check the named settings; return the method and the sampler as checked."""
+    how = check_method(settings.method)
+    key = check_sampler(settings.sampler)
+    check.sampling(settings.draws, settings.tune, settings.chains, settings.seed)
+    check.progressbar(settings.progressbar)
+    return how, key
+
+
+def check_settings(settings: SamplerSettings, where: str) -> None:
+    """Check every sampler setting before a model is built (``sampler="auto"``: as PyMC's)."""
+    _, key = _check_named(settings)
+    check.sampler_options(settings.sampler_kwargs, "pymc" if key == "auto" else key, where)

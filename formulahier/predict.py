@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from . import checks, validate
+from . import validate
 from .backend import (
     block_sds,
     family_posterior_predictive,
@@ -22,7 +22,7 @@ from .backend import (
     population_linpred,
     stacked_draws,
 )
-from .data import to_pandas
+from .data import to_table
 from .errors import DataError, FormulaError, OptionError
 from .groups import factor_labels as level_labels
 
@@ -116,11 +116,7 @@ def prepare_newdata(newdata, fh_model, blocks=None) -> pd.DataFrame:
     Only the columns of the population-level terms and of the group-level ``blocks`` used for
     the prediction are needed (all blocks when ``blocks`` is None).
     """
-    frame = to_pandas(newdata)
-    frame.columns = [str(c) for c in frame.columns]
-    checks.check_columns_unique(frame)
-    if frame.empty:
-        raise DataError("`newdata` has no rows.")
+    frame = to_table(newdata, "`newdata`")
     needed = sorted(_var_names(fh_model, blocks) & set(fh_model.data.columns))
     missing = [c for c in needed if c not in frame.columns]
     if missing:

@@ -8,11 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["MODEL_OPTIONS", "GroupBlock", "ModelSpec", "effect_label"]
+from .settings import MODEL_OPTIONS  # the names of ModelOptions' fields, here for old imports
 
-#: Keyword options of ``fh.model`` / ``fh.fit`` that define the model (not the sampling); what a
-#: saved fit stores to rebuild it.
-MODEL_OPTIONS = ("family", "link", "priors", "correlated", "noncentered", "lkj_eta", "collapse")
+__all__ = ["MODEL_OPTIONS", "GroupBlock", "ModelSpec", "effect_label"]
 
 
 def effect_label(term: str) -> str:

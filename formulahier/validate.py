@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from .errors import OptionError
-from .spec import MODEL_OPTIONS
+from .settings import MODEL_OPTIONS, SAMPLER_SETTINGS
 
 __all__ = [
     "boolean",
@@ -262,10 +262,10 @@ def sampler_options(kwargs: Mapping[str, Any], sampler: str, where: str) -> dict
     elsewhere = {**_RESERVED, **(model_options if where.endswith(".fit()") else {})}
     check_keywords(
         kwargs,
-        [*top, *step, "sampler", "draws", "tune", "chains", "seed", "progressbar"],
+        [*top, *step, *SAMPLER_SETTINGS],
         where,
         elsewhere,
-        valid=f"sampler, draws, tune, chains, seed, progressbar, target_accept, cores, and the "
+        valid=f"{', '.join(SAMPLER_SETTINGS)}, target_accept, cores, and the "
         f"options of pymc.sample and of the {sampler} NUTS sampler",
     )
     out = dict(kwargs)

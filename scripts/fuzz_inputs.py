@@ -1,4 +1,4 @@
-"""Run the input properties of tests/test_fuzz.py on many cases and print counts.
+"""Run the input properties of tests/test_errors.py on many cases and print counts.
 
 Every case is one call of the public API (``fh.model``, ``fh.fit``, ``Model.fit``,
 ``Fit.predict``) with generated formulas, data, options, priors dicts or prediction inputs; a
@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))  # a runaway case fails, not the host
     warnings.simplefilter("ignore")
 
-    import test_fuzz as props
+    import test_errors as props
     from hypothesis import HealthCheck, Phase, given, seed, settings
 
     counts: collections.Counter[str] = collections.Counter()

@@ -56,3 +56,30 @@ def small_fit(sleepstudy):
         seed=1,
         progressbar=False,
     )
+
+
+@pytest.fixture(scope="module")
+def mfit_draws() -> int:
+    """Draws per chain of ``mfit``; a test module overrides it where its assertions say so."""
+    return 40
+
+
+@pytest.fixture(scope="module")
+def mfit(sleepstudy, mfit_draws):
+    """The sleepstudy model with prior draws in place of MCMC (2 chains x ``mfit_draws``):
+    values are checked by arithmetic on whatever draws there are."""
+    with mocked_sampling():
+        return fh.fit(
+            "Reaction ~ Days + (Days | Subject)",
+            sleepstudy,
+            draws=mfit_draws,
+            chains=2,
+            seed=3,
+            progressbar=False,
+        )
+
+
+@pytest.fixture(scope="module")
+def draws(small_fit):
+    """``small_fit``'s draws as brms's ``as_draws_df`` gives them (one row per draw)."""
+    return small_fit.as_draws_df()

@@ -17,17 +17,19 @@ PACKAGE = Path(__file__).resolve().parents[1] / "formulahier"
 
 #: Bottom to top. A name covers the module and, for a subpackage, every module inside it.
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
-    # what everything may use: the error classes, the version, the frozen spec, validators
-    ("foundation", ("errors", "about", "spec", "validate", "progress", "blas")),
-    # formula text -> ModelSpec; the safe grammar of formulas read from files
-    ("formula", ("formula", "safety")),
+    # what everything may use: the error classes, the version, the model options and sampler
+    # settings (frozen dataclasses), the frozen spec, validators
+    ("foundation", ("errors", "about", "settings", "spec", "validate", "progress", "blas")),
+    # formula text -> ModelSpec; R/brms family names -> Bambi's; the safe grammar of formulas
+    # read from files
+    ("formula", ("formula", "families", "safety")),
     # pieces the backend is built from: group codes and columns, the collapsed algebra,
     # parameterization, brms-style priors, bundled data sets
     ("model pieces", ("groups", "collapsed", "parameterization", "priors", "datasets")),
-    # the backend: Bambi's model plus the blocks; backend/seam.py alone knows Bambi internals
+    # the backend: Bambi's model plus the blocks; backend/seam/ alone knows Bambi internals
     ("backend", ("backend",)),
-    # families (ask the seam which families Bambi has), checks of the data against the spec
-    ("families and checks", ("families", "checks", "data")),
+    # checks of the data against the spec
+    ("checks", ("checks", "data")),
     # arguments -> complete spec -> backend, one stage after another; prior tables; the
     # approximate methods (laplace, pathfinder, advi) that Model.fit calls instead of NUTS
     ("construction", ("construct", "prior_check", "approx", "samplers")),
@@ -183,6 +185,89 @@ def test_only_the_face_imports_the_face():
     graph = _graph()
     users = sorted(m for m, targets in graph.items() if "" in targets and _layer(m) != len(LAYERS) - 1)
     assert not users, f"modules importing the package face `formulahier`: {users}"
+
+
+#: The one place that may use Bambi's and formulae's internals (docs/architecture.md).
+SEAM = "backend.seam"
+FOREIGN = ("bambi", "formulae")
+
+
+def _internal_uses(tree: ast.AST, public: dict[str, set[str]]) -> list[tuple[int, str]]:
+    """Uses of a Bambi or formulae submodule, or of a name not in the package's ``__all__``.
+
+    ``import bambi.backend``, ``from bambi.utils import x``, ``from bambi import backend`` and
+    ``bmb.backend`` after ``import bambi as bmb`` are internal; ``bmb.Model`` and
+    ``fm.model_description`` are the public face.
+    """
+    found: list[tuple[int, str]] = []
+    aliases: dict[str, str] = {}  # local name -> foreign package
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            for alias in node.names:
+                top, _, rest = alias.name.partition(".")
+                if top in public and rest:
+                    found.append((node.lineno, alias.name))
+                elif top in public:
+                    aliases[alias.asname or top] = top
+        elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+            top, _, rest = node.module.partition(".")
+            if top not in public:
+                continue
+            for alias in node.names:
+                if rest or alias.name not in public[top]:
+                    found.append((node.lineno, f"{node.module}.{alias.name}"))
+    for node in ast.walk(tree):
+        if (
+            isinstance(node, ast.Attribute)
+            and isinstance(node.value, ast.Name)
+            and node.value.id in aliases
+            and node.attr not in public[aliases[node.value.id]]
+        ):
+            found.append((node.lineno, f"{aliases[node.value.id]}.{node.attr}"))
+    return found
+
+
+def _public_names() -> dict[str, set[str]]:
+    import importlib
+
+    return {name: set(importlib.import_module(name).__all__) for name in FOREIGN}
+
+
+def test_only_the_seam_knows_bambi_internals():
+    public = _public_names()
+    found = []
+    for name, path in _modules().items():
+        if name == SEAM or name.startswith(SEAM + "."):
+            continue
+        for line, what in _internal_uses(ast.parse(path.read_text(encoding="utf-8")), public):
+            found.append(f"{name}:{line} uses {what}")
+    assert not found, (
+        "Bambi/formulae internals outside formulahier/backend/seam/ (move the use into the "
+        "seam and call it from there):\n" + "\n".join(found)
+    )
+
+
+@pytest.mark.parametrize(
+    ("source", "internal"),
+    [
+        ("import bambi as bmb\nbmb.Model\n", []),
+        ("from bambi import Prior\n", []),
+        ("import formulae as fm\nfm.model_description\n", []),
+        ("from bambi.utils import get_aliased_name\n", ["bambi.utils.get_aliased_name"]),
+        ("import bambi.defaults.families\n", ["bambi.defaults.families"]),
+        ("from bambi import backend\n", ["bambi.backend"]),
+        ("import bambi as b\nb.backend.terms\n", ["bambi.backend"]),
+        ("def f():\n    from formulae.terms import Term\n", ["formulae.terms.Term"]),
+    ],
+)
+def test_internal_uses_are_found(source, internal):
+    public = {"bambi": {"Model", "Prior"}, "formulae": {"model_description"}}
+    assert [what for _, what in _internal_uses(ast.parse(source), public)] == internal
+
+
+def test_seam_exists():
+    # the guard above is empty if the seam moves: it must name a real subpackage
+    assert SEAM in _modules()
 
 
 @pytest.mark.parametrize("source", ["from .. import spec\n", "from ..spec import ModelSpec\n"])

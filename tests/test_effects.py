@@ -21,11 +21,6 @@ def _close_figures():
     plt.close("all")
 
 
-@pytest.fixture(scope="module")
-def draws(small_fit):
-    return small_fit.as_draws_df()
-
-
 def test_days_line_is_fixef_arithmetic(small_fit, draws):
     ce = small_fit.conditional_effects("Days")
     data = ce.data

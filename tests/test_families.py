@@ -17,6 +17,7 @@ import pytest
 from _support import load_reference
 
 import formulahier as fh
+from formulahier.backend import bambi_family_names
 from formulahier.families import FAMILIES, resolve_family
 
 # ---------------------------------------------------------------------------------------------
@@ -75,11 +76,12 @@ def data() -> pd.DataFrame:
     ],
 )
 def test_resolve_family(given, link, expected):
+    others = bambi_family_names()  # Bambi's other families, as construct.resolve_spec passes
     if expected is None:
         with pytest.raises(fh.FormulaError, match="does not support"):
-            resolve_family(given, link)
+            resolve_family(given, link, others)
     else:
-        assert resolve_family(given, link) == expected
+        assert resolve_family(given, link, others) == expected
 
 
 def test_default_links_are_bambis_except_gamma():

@@ -6,23 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from _support import mocked_sampling
 
 import formulahier as fh
 from formulahier import predict as predict_module
-
-
-@pytest.fixture(scope="module")
-def mfit(sleepstudy):
-    with mocked_sampling():
-        return fh.fit(
-            "Reaction ~ Days + (Days | Subject)",
-            sleepstudy,
-            draws=40,
-            chains=2,
-            seed=3,
-            progressbar=False,
-        )
 
 
 def flat(fit, name):

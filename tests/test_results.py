@@ -6,22 +6,14 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from _support import mocked_sampling
 
 import formulahier as fh
 
 
 @pytest.fixture(scope="module")
-def mfit(sleepstudy):
-    with mocked_sampling():
-        return fh.fit(
-            "Reaction ~ Days + (Days | Subject)",
-            sleepstudy,
-            draws=60,
-            chains=2,
-            seed=3,
-            progressbar=False,
-        )
+def mfit_draws() -> int:
+    """Draws per chain of the shared ``mfit`` (the header below says 60)."""
+    return 60
 
 
 def draws(fit, name):

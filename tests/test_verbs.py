@@ -16,11 +16,6 @@ from formulahier.brms_names import brms_label
 
 
 @pytest.fixture(scope="module")
-def draws(small_fit):
-    return small_fit.as_draws_df()
-
-
-@pytest.fixture(scope="module")
 def sleep_data(small_fit):
     return small_fit.fh_model.data
 

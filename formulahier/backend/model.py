@@ -35,6 +35,7 @@ from .seam import (
     PyMCBackend,
     aliased_name,
     default_group_sd,
+    formula_namespace,
     has_response_dim,
     population_design,
     population_priors,
@@ -81,8 +82,10 @@ def plan_blocks(spec: ModelSpec, frame: pd.DataFrame) -> list[BlockInfo]:
     """Evaluate each block on the data and name its variables."""
     infos: list[BlockInfo] = []
     per_factor: dict[str, int] = {}
+    namespace = formula_namespace()
     for k, block in enumerate(spec.blocks):
-        info = BlockInfo(block_data(block, frame), name=f"{block.factor}__block{k}", corr=None)
+        data = block_data(block, frame, namespace)
+        info = BlockInfo(data, name=f"{block.factor}__block{k}", corr=None)
         if block.correlated and info.size >= 2:
             index = per_factor.get(block.factor, 0)
             per_factor[block.factor] = index + 1

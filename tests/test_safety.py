@@ -375,7 +375,7 @@ def test_safe_grammar_refuses_with_caret(formula, needle, pos):
 
 
 def test_formulas_of_the_fuzz_suite_pass_the_grammar():
-    from test_fuzz import GOOD_BARS, GOOD_FACTORS, GOOD_TERMS, MATCHED
+    from test_errors import GOOD_BARS, GOOD_FACTORS, GOOD_TERMS, MATCHED
 
     for _, response in MATCHED:
         for term in GOOD_TERMS:
