@@ -77,14 +77,14 @@ def test_integrated_loglik_equals_dense_and_gives_the_conditional_of_b(q):
     np.testing.assert_allclose(np.linalg.solve(chol_H.T, w), mean, rtol=1e-9)
 
 
-@pytest.mark.parametrize("q", [2, 3])
-def test_whitened_covariance_and_its_jacobian(q):
+@pytest.mark.parametrize("q, scaled", [(2, True), (3, True), (3, False)])
+def test_whitened_covariance_and_its_jacobian(q, scaled):
     rng = np.random.default_rng(q)
     Zc = np.column_stack([np.ones(50), 20 + 5 * rng.normal(size=(50, q - 1))])
     R = whitening(Zc.T @ Zc, 50)
     np.testing.assert_allclose(R.T @ R, Zc.T @ Zc / 50)
     theta = pt.vector("theta")
-    w = whitened_covariance(theta[:q], theta[q:], R)
+    w = whitened_covariance(theta[:q], theta[q:], R, scaled=scaled)
     iu = np.triu_indices(q, 1)
     fn = pytensor.function(
         [theta], [w.sds, w.corr, w.precision.inv, w.precision.logdet, w.log_jacobian]
@@ -254,6 +254,7 @@ def test_collapsed_fit_has_every_effect_and_all_verbs_work(mock_sampling):
     d = _frame()
     fit = fh.fit("y ~ x + (x | g)", d, draws=30, chains=2, seed=3, progressbar=False)
     assert fit.settings["construction"] == "collapsed"
+    assert fit.settings["sampler_kwargs"]["target_accept"] == 0.8  # no funnel: PyMC's default
     post = fit.idata["posterior"]
     assert post["1|g"].dims == ("chain", "draw", "g__factor_dim")
     assert post["x|g"].shape == (2, 30, 10)

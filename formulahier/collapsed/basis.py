@@ -41,28 +41,30 @@ class Whitened(NamedTuple):
     log_jacobian: Any  # log |d(sds, corr) / d(log_diag, off)|
 
 
-def whitened_covariance(log_diag, off, R: np.ndarray) -> Whitened:
+def whitened_covariance(log_diag, off, R: np.ndarray, scaled: bool = True) -> Whitened:
     """One block's covariance ``S = R^-1 L L' R^-T`` from unconstrained values.
 
-    ``L`` is lower triangular, ``diag L = exp(log_diag)`` and ``L_ij = exp(log_diag_i) off_ij``
-    below the diagonal (``off`` row by row): ``S`` is the covariance of ``u`` when ``v = R u``
-    has Cholesky factor ``L``. The sampler sees ``(log_diag, off)``: the effects' covariance
-    in a basis where the block's columns are centered and uncorrelated, so that an intercept
-    far from the data's centre does not couple the sds and the correlation; ``off`` is scaled
-    by its row's diagonal, so that its posterior scale does not depend on the sds (the raw
-    ``L_ij`` has the response's units: a funnel between it and ``log_diag``).
+    ``L`` is lower triangular, ``diag L = exp(log_diag)`` and ``L_ij = exp(log_diag_j) off_ij``
+    below the diagonal (``off`` row by row; ``scaled=False``: ``L_ij = off_ij``, the previous
+    basis, kept for the benchmark that compares them): ``S`` is the covariance of ``u`` when
+    ``v = R u`` has Cholesky factor ``L``. The sampler sees ``(log_diag, off)``: the effects'
+    covariance in a basis where the block's columns are centered and uncorrelated, so that an
+    intercept far from the data's centre does not couple the sds and the correlation. ``off``
+    is ``L_ij / L_jj``, the coefficient of the regression of ``v_i`` on ``v_j``'s own part:
+    its posterior scale does not depend on the sds (the raw ``L_ij`` has the response's units,
+    and a heavy-tailed, skewed posterior coupled to ``log_diag``).
 
     The log-Jacobian turns a density of ``(sds, corr)`` (the priors) into one of
     ``(log_diag, off)``: ``|dS/dL| = 2^q prod L_ii^(q-i+1)``,
-    ``|dL/d(log_diag, off)| = prod L_ii^i`` (row ``i`` has ``i - 1`` scaled entries),
-    ``|dS/dS_v| = |R|^-(q+1)``, ``|dS/d(sds, corr)| = 2^q prod sd_i^q``.
+    ``|dL/d(log_diag, off)| = prod L_jj^(q-j+1)`` (column ``j`` has ``q - j`` scaled entries;
+    ``prod L_jj`` unscaled), ``|dS/dS_v| = |R|^-(q+1)``, ``|dS/d(sds, corr)| = 2^q prod sd_i^q``.
     """
     q = R.shape[0]
     rows, cols = np.tril_indices(q, -1)
     diag = pt.exp(log_diag)
     L = pt.diag(diag)
     if q > 1:
-        L = pt.set_subtensor(L[rows, cols], diag[cols] * off)
+        L = pt.set_subtensor(L[rows, cols], diag[cols] * off if scaled else off)
     R_inv = np.linalg.inv(R)
     F = pt.dot(R_inv, L)  # S = F F'
     sds = pt.sqrt(pt.sum(F**2, axis=1))
@@ -72,7 +74,9 @@ def whitened_covariance(log_diag, off, R: np.ndarray) -> Whitened:
     inv_F = pt.dot(inv_L, R)  # F^-1
     logdet_R = float(np.sum(np.log(np.abs(np.diag(R)))))
     precision = Precision(pt.dot(inv_F.T, inv_F), 2 * pt.sum(log_diag) - 2 * logdet_R)
-    powers = 2.0 * (q - np.arange(q))  # 2 (q - i + 1) for i = 1..q
+    powers = q - np.arange(q) + 1.0  # q - i + 2 for i = 1..q
+    if scaled:
+        powers = powers + q - np.arange(q) - 1.0  # 2 (q - i + 1)
     log_jac = pt.sum(powers * log_diag) - q * pt.sum(pt.log(sds)) - (q + 1) * logdet_R
     return Whitened(precision, sds, corr, log_jac)
 
