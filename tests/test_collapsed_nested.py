@@ -158,6 +158,8 @@ def test_auto_collapses_nested_factors_and_not_crossed_ones():
             .pymc_model.free_RVs}  # fmt: skip
     assert free == {"sigma", "population__z_offset", "school__block0_chol_offset",
                     "1|school:room_sigma"}  # fmt: skip
+    # a categorical block's sds have its columns' dim (f__expr_dim) in the collapsed graph too
+    assert "h|school_sigma" in fh.model("y ~ x + (h | school) + (1 | school:room)", d).pymc_model
 
 
 def test_nested_collapsed_fit_stores_both_levels_and_says_so(mock_sampling):

@@ -157,6 +157,8 @@ class _Component(DistributionalComponent):
         population, bases = self.fh_layout
         parts = []
         for term, R in zip(self.fh_terms, bases, strict=True):
+            for group_term in term.info.terms.values():  # (f | g): the sds' dims
+                add_coords(model, group_term.coords)
             if R is not None:  # a correlated block, sampled in its whitened basis
                 parts.append(term.whitened(model, R, plan.scale))
                 continue
