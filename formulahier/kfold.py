@@ -141,7 +141,7 @@ def _shared_folds(job: dict) -> dict:
     bmb, data, out = model.bambi, model.data, []
     drop = [b.corr + "_chol" for b in model.blocks if b.corr]
     for keep, seed in zip(job["keep"], job["seeds"], strict=True):
-        values, raw = bmb.fh_plan.fold_data(keep)
+        values, raw = bmb.fh_plan.fold_data(bmb, keep)
         posterior, _ = sample_with_data(bmb, pymc_model, compiled, values, draws=job["draws"],
                                         tune=job["tune"], chains=job["chains"], seed=int(seed),
                                         options=job["sampler_options"])  # fmt: skip

@@ -299,7 +299,7 @@ class Summary:
             f"(approximate), {h['seconds']:.1f} s",
             *(
                 ["  Group: effects integrated out while sampling, drawn exactly afterwards "
-                 "(collapsed gaussian)"]
+                 f"(collapsed gaussian{_levels_note(s)})"]
                 if s.get("construction") == "collapsed"
                 else []
             ),
@@ -333,6 +333,12 @@ class Summary:
         items = "".join(f"<li>{html.escape(d)}</li>" for d in self.diagnostics)
         parts.append(f"<h4>Diagnostics</h4><ul>{items}</ul>")
         return "\n".join(parts)
+
+
+def _levels_note(settings: dict) -> str:
+    """``; a:b nested in a, two-stage`` for a fit whose nested factors were collapsed."""
+    how = settings.get("collapsed_levels")
+    return f"; {how}" if how else ""
 
 
 def _diagnose(summary: Summary, idata, chains: int, collapsed: bool = False) -> list[str]:

@@ -77,14 +77,14 @@ def test_integrated_loglik_equals_dense_and_gives_the_conditional_of_b(q):
     np.testing.assert_allclose(np.linalg.solve(chol_H.T, w), mean, rtol=1e-9)
 
 
-@pytest.mark.parametrize("q", [2, 3])
-def test_whitened_covariance_and_its_jacobian(q):
+@pytest.mark.parametrize("q, scaled", [(2, True), (3, True), (3, False)])
+def test_whitened_covariance_and_its_jacobian(q, scaled):
     rng = np.random.default_rng(q)
     Zc = np.column_stack([np.ones(50), 20 + 5 * rng.normal(size=(50, q - 1))])
     R = whitening(Zc.T @ Zc, 50)
     np.testing.assert_allclose(R.T @ R, Zc.T @ Zc / 50)
     theta = pt.vector("theta")
-    w = whitened_covariance(theta[:q], theta[q:], R)
+    w = whitened_covariance(theta[:q], theta[q:], R, scaled=scaled)
     iu = np.triu_indices(q, 1)
     fn = pytensor.function(
         [theta], [w.sds, w.corr, w.precision.inv, w.precision.logdet, w.log_jacobian]
@@ -209,14 +209,12 @@ def test_auto_collapses_exactly_where_exact():
     assert fh.model("y ~ x + (x | g)", d).collapsed
     assert fh.model("y ~ x + (1 | g) + (0 + x | g)", d).collapsed  # two blocks, one factor
     assert not fh.model("y ~ x + (1 | g) + (1 | h)", d).collapsed  # crossed
-    assert not fh.model("y ~ x + (1 | g/h)", d).collapsed  # nested: two factors
+    assert fh.model("y ~ x + (1 | g/h)", d).collapsed  # nested (tests/test_collapsed_nested.py)
     assert not fh.model("y ~ x + (x | g)", d, collapse=False).collapsed
     assert not fh.model("y ~ x + (1 | g)", d.assign(y=(d.y > 1).astype(int)), family="bernoulli").collapsed
     assert not fh.model(fh.bf("y ~ x + (1 | g)", sigma="~ x"), d).collapsed
     with pytest.raises(fh.FormulaError, match="several factors"):
         fh.model("y ~ x + (1 | g) + (1 | h)", d, collapse=True)
-    with pytest.raises(fh.FormulaError, match="nested factors"):
-        fh.model("y ~ x + (1 | g/h)", d, collapse=True)
     with pytest.raises(fh.OptionError, match="collapse must be"):
         fh.model("y ~ x + (1 | g)", d, collapse="yes")
 
@@ -243,13 +241,20 @@ def test_collapsed_graph_has_only_hyperparameters_and_prior_predictive_still_wor
     assert cat.named_vars_to_dims["h"] == ("h_dim",) and cat["h"].eval().shape == (2,)
     pp = m.prior_predictive(draws=20, seed=1)  # the full model, with the group effects
     assert pp["prior_predictive"]["y"].shape[-1] == 200
-    assert m.pymc_model is not None and m.bambi.fh_built_collapsed
+    assert m.pymc_model is model and m.bambi.fh_built_collapsed  # kept, not rebuilt
+    full = m.bambi.backend.model if m.bambi.build(collapsed=False) is None else None
+    assert m.pymc_model is model  # fit after prior_predictive: the collapsed graph, kept
+    m.bambi.build(collapsed=False)
+    assert m.bambi.backend.model is full
+    m.bambi.set_group_priors({})  # priors changed: built again
+    assert m.pymc_model is not model
 
 
 def test_collapsed_fit_has_every_effect_and_all_verbs_work(mock_sampling):
     d = _frame()
     fit = fh.fit("y ~ x + (x | g)", d, draws=30, chains=2, seed=3, progressbar=False)
     assert fit.settings["construction"] == "collapsed"
+    assert fit.settings["sampler_kwargs"]["target_accept"] == 0.8  # no funnel: PyMC's default
     post = fit.idata["posterior"]
     assert post["1|g"].dims == ("chain", "draw", "g__factor_dim")
     assert post["x|g"].shape == (2, 30, 10)

@@ -158,20 +158,24 @@ def test_kfold_refits_a_model_that_is_not_collapsed(tiny, mock_sampling):
     assert kf.compilations == 3  # one refit, so one compilation, per fold
 
 
-def test_kfold_fold_data_is_the_model_of_the_training_rows(tiny):
+@pytest.mark.parametrize("formula", ["y ~ 1 + (1 | g)", "y ~ 1 + (1 | g/h)"])
+def test_kfold_fold_data_is_the_model_of_the_training_rows(tiny, formula):
     """One graph, the training rows' cross-products swapped in = the model built on those rows.
 
     The log density of the collapsed model built on all rows, with ``fold_data(keep)`` as its
-    shared values, equals that of the model built on the kept rows alone, at several points.
+    shared values, equals that of the model built on the kept rows alone, at several points;
+    also for a nested factor (collapsed in two stages).
     """
     priors = [fh.prior("normal(0, 1)", "Intercept"), fh.prior("normal(0, 1)", "sd"),
               fh.prior("normal(0, 1)", "sigma")]  # fixed: Bambi's defaults rescale to the rows
     keep = np.ones(len(tiny), dtype=bool)
-    keep[[0, 6, 7, 13, 20, 29]] = False  # every level keeps rows
-    full = fh.model("y ~ 1 + (1 | g)", tiny, priors=priors)
-    train = fh.model("y ~ 1 + (1 | g)", tiny[keep].reset_index(drop=True), priors=priors)
+    keep[[0, 6, 7, 13, 20, 29]] = False  # every level (and every inner level) keeps rows
+    data = tiny.assign(h=tiny["g"] + np.tile(["1", "1", "2", "2", "2"], 6))  # nested in g
+    full = fh.model(formula, data, priors=priors)
+    train = fh.model(formula, data[keep].reset_index(drop=True), priors=priors)
     assert full.collapsed and train.collapsed
-    values, raw = full.bambi.fh_plan.fold_data(keep)
+    assert (full.bambi.fh_plan.nesting is None) == ("/" not in formula)
+    values, raw = full.bambi.fh_plan.fold_data(full.bambi, keep)
     assert raw.n == keep.sum()
     model = full.pymc_model
     shared = full.bambi.backend.fh_response

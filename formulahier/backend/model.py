@@ -12,14 +12,23 @@ priors (scaled as Bambi scales them) or the user's, and are built into Bambi's P
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 import bambi as bmb
 import numpy as np
 import pandas as pd
 from bambi import Prior
 
-from ..collapsed import Stats, integrated_cost, response_parts, sufficient_stats, whitening
+from ..collapsed import (
+    Precision,
+    Stats,
+    block_precision,
+    integrated_cost,
+    level_products,
+    nesting_parent,
+    sufficient_stats,
+    whitening,
+)
 from ..errors import FormulaError, PriorError
 from ..groups import BlockData, Column, GroupTerm, block_data
 from ..spec import ModelSpec
@@ -34,7 +43,8 @@ from .seam import (
     sd_prior_dist,
 )
 
-__all__ = ["BlockInfo", "HierModel", "corr_name", "plan_blocks", "split_group_priors"]
+__all__ = ["BlockInfo", "HierModel", "Nesting", "corr_name", "find_nesting", "plan_blocks",
+           "split_group_priors"]  # fmt: skip
 
 
 def corr_name(factor: str, index: int = 0) -> str:
@@ -181,16 +191,21 @@ class HierModel(bmb.Model):
         """Build the PyMC model (Bambi's, with this layer's blocks).
 
         ``collapsed`` (default: what the model chose) integrates the group effects out; the
-        full model (``False``) is what prior predictive draws need.
+        full model (``False``) is what prior predictive draws need. Each is built once and
+        kept until the priors change.
         """
-        collapsed = self.fh_collapsed if collapsed is None else collapsed
-        etas = {f: self.fh_spec.eta_for(f) for f in self.fh_spec.factors}  # LKJ eta per factor
-        plan = self.fh_plan if collapsed else None
-        self.backend = PyMCBackend(self.fh_blocks, etas, plan)
-        self.backend.build(self)
+        collapsed = bool(self.fh_collapsed if collapsed is None else collapsed)
+        built = self.__dict__.setdefault("_fh_backends", {})  # per construction, until changed
+        if not self.built:  # priors or aliases changed since (Bambi sets built = False)
+            built.clear()
+        if collapsed not in built:
+            etas = {f: self.fh_spec.eta_for(f) for f in self.fh_spec.factors}  # LKJ eta
+            backend = PyMCBackend(self.fh_blocks, etas, self.fh_plan if collapsed else None)
+            backend.build(self)
+            built[collapsed] = backend
+        self.backend = built[collapsed]  # alternating fit / prior_predictive: no rebuild
         self.built = True
         self.fh_built_collapsed = bool(collapsed)
-
 
     def response_data(self, y) -> dict[str, np.ndarray]:
         """New values of the built graph's shared response data, for a response ``y``.
@@ -217,17 +232,17 @@ def _collapse_reason(bmb_model, spec: ModelSpec) -> str:
         return f"the {family.name} family with the {family.link[parent].name} link is not gaussian"
     if spec.dpars or set(bmb_model.conditional_parameters) != {parent}:
         return "a distributional (bf()) sub-model varies the residual sd"
-    if len(spec.factors) > 1:
+    if len(spec.factors) > 1 and find_nesting(bmb_model.fh_blocks, spec.factors) is None:
         factors = ", ".join(spec.factors)
-        nested = any(
-            ":" in f and f.rsplit(":", 1)[0] in spec.factors for f in spec.factors
-        )  # (1 | a/b) gives a and a:b
-        if nested:
+        if len(spec.factors) > 2:
             return (
-                f"the group effects vary over nested factors ({factors}); integrating them out "
-                "needs a second level of elimination, which is not built (docs/performance.md)"
+                f"the group effects vary over {len(spec.factors)} factors ({factors}); one "
+                "factor, or one nested in another, is integrated out"
             )
-        return f"the group effects vary over several factors ({factors})"
+        return (
+            f"the group effects vary over several factors ({factors}) that are not nested: a "
+            "level of one lies in several levels of the other (crossed factors)"
+        )
     if comp.offset_terms or comp.hsgp_terms:
         return "the formula has offset() or hsgp() terms"
     if "sigma" not in bmb_model.marginal_parameters:
@@ -239,6 +254,35 @@ def _collapse_reason(bmb_model, spec: ModelSpec) -> str:
     return ""
 
 
+class Nesting(NamedTuple):
+    """Two grouping factors, one nested in the other (as the data show)."""
+
+    outer: str
+    inner: str
+    parent: np.ndarray  # (inner levels,) the outer level of each inner level
+
+
+def find_nesting(blocks: list[BlockInfo], factors: tuple[str, ...]) -> Nesting | None:
+    """The nesting of two factors' levels (``(1 | a/b)``: ``a:b`` in ``a``), else None.
+
+    From the data: every level of the inner factor has all its rows in one level of the
+    outer factor. None for one factor, more than two, or crossed factors.
+    """
+    if len(factors) != 2:
+        return None
+    first: dict[str, Any] = {}
+    for info in blocks:
+        first.setdefault(info.block.factor, info.data)
+    a, b = (first[f] for f in factors)
+    pairs = [(factors[0], a, factors[1], b), (factors[1], b, factors[0], a)]
+    pairs.sort(key=lambda t: len(t[3].groups), reverse=True)  # the inner one has more levels
+    for outer, o_data, inner, i_data in pairs:
+        parent = nesting_parent(i_data.codes, o_data.codes, len(i_data.groups))
+        if parent is not None:
+            return Nesting(outer, inner, parent)
+    return None
+
+
 # integrate the population effects out too while that adds at most this many cells
 # (levels x q x (p + 1)^2) of algebra per gradient; else they are sampled
 _MAX_INTEGRATED_CELLS = 4_000_000
@@ -248,30 +292,48 @@ class _CollapsedPlan:
     """What the collapsed likelihood needs and how the sampler sees it.
 
     ``stats`` (centered as Bambi samples) and ``stats_raw`` (as Bambi stores the posterior):
-    the cross-products; ``scale``: the response's sd (where the whitened Cholesky factor
-    starts); :meth:`layout`: what is integrated out and in which basis.
+    the cross-products; ``levels``: the blocks of the one factor, or of the outer then the
+    inner factor (``nesting``); ``scale``: the response's sd (where the whitened Cholesky
+    factor starts); :meth:`layout`: what is integrated out and in which basis.
     """
 
     def __init__(self, bmb_model):
         design = population_design(bmb_model)
         y = np.asarray(bmb_model.response_term.data, dtype=float).ravel()
-        ones = [] if design.intercept is None else [np.ones((len(y), 1))]
-        raw_X = np.column_stack([*ones, design.X])  # as Bambi stores it in the posterior
         self.names = ([] if design.intercept is None else [design.intercept]) + design.names
         self.sigma = "sigma"
-        blocks = self._model_blocks = bmb_model.fh_blocks
-        Z = np.column_stack([info.data.X for info in blocks])
-        n_levels = len(blocks[0].data.groups)
-        self.stats_raw = sufficient_stats(y, raw_X, blocks[0].data.codes, Z, n_levels)
+        blocks = self.blocks = bmb_model.fh_blocks
+        self.nesting = find_nesting(blocks, bmb_model.fh_spec.factors)
+        factors = [blocks[0].block.factor] if self.nesting is None else list(self.nesting[:2])
+        self.levels = [[b for b in blocks if b.block.factor == f] for f in factors]
+        self.stats_raw = self._raw_stats(bmb_model)
         # as Bambi samples the intercept: X_c = raw_X @ T centers the predictors
-        T = np.eye(raw_X.shape[1])
+        T = np.eye(int(design.intercept is not None) + np.shape(design.X)[1])
         if design.xbar is not None:
             T[0, 1:] = -design.xbar
         self.stats = self.stats_raw.transformed(T)
         self.scale = float(np.std(y)) or 1.0
-        self.blocks = blocks
         self.response = aliased_name(bmb_model.response_term)  # prefix of the shared parts
-        self._T, self._raw_X, self._Z, self._y = T, raw_X, Z, y
+        # what a new response's cross-products need: Bambi's own arrays, not copies
+        comp = bmb_model.parameters[bmb_model.family.likelihood.parent]
+        self._population = [np.asarray(t.data, dtype=float) for t in comp.common_terms.values()]
+        self._intercept, self._T = design.intercept is not None, T
+
+    @property
+    def description(self) -> str:
+        """How the levels are integrated out, for the summary (``""``: one factor)."""
+        if self.nesting is None:
+            return ""
+        return f"{self.nesting.inner} nested in {self.nesting.outer}, two-stage"
+
+    def precision(self, parts: list[Precision]):
+        """The blocks' precisions (in block order) as the likelihood takes them.
+
+        One factor: one block-diagonal :class:`Precision`; nested: (outer, inner).
+        """
+        by_block = dict(zip((id(b) for b in self.blocks), parts, strict=True))
+        per_level = [block_precision([by_block[id(b)] for b in lv]) for lv in self.levels]
+        return per_level[0] if len(per_level) == 1 else tuple(per_level)
 
     def layout(self, bmb_model) -> tuple[tuple | None, list[np.ndarray | None]]:
         """How the sampler sees the model, from the priors as set now: ``(population, bases)``.
@@ -283,35 +345,57 @@ class _CollapsedPlan:
         population = population_priors(bmb_model)
         if population is not None and integrated_cost(self.stats) > _MAX_INTEGRATED_CELLS:
             population = None
-        ZtZ, start, bases = self.stats.ZtZ.sum(axis=0), 0, []
+        bases = []
         for info in self.blocks:
-            cols = slice(start, start + info.size)
-            start += info.size
             eligible = info.corr is not None and all(
                 sd_prior_dist(term) is not None for term in info.terms.values()
             )
-            bases.append(whitening(ZtZ[cols, cols], self.stats.n) if eligible else None)
+            X = info.data.X
+            bases.append(whitening(X.T @ X, self.stats.n) if eligible else None)
         return population, bases
 
     def response_data(self, y: np.ndarray) -> dict[str, np.ndarray]:
-        """New values of the shared cross-products (``{response}__yty`` ...) for response ``y``."""
-        info = self._model_blocks[0].data
-        raw = response_parts(y, self._raw_X, info.codes, self._Z, len(info.groups))
-        parts = {"yty": raw["yty"], "Xty": self._T.T @ raw["Xty"], "Zty": raw["Zty"]}
+        """New values of the shared cross-products (``{response}__yty`` ...) for response ``y``.
+
+        From Bambi's population columns and the blocks' columns (no copies kept here).
+        """
+        y = np.asarray(y, dtype=float).ravel()
+        Y = y[:, None]
+        Xty = [np.atleast_1d(y.sum())] if self._intercept else []
+        Xty += [c.reshape(len(y), -1).T @ y for c in self._population]
+        parts = {"yty": np.asarray(y @ y), "Xty": self._T.T @ np.concatenate(Xty)}
+        for key, level in zip(("Zty", "W_Wty"), self.levels, strict=False):
+            codes, n_levels = level[0].data.codes, len(level[0].data.groups)
+            per_block = [level_products(codes, n_levels, b.data.X, Y)[..., 0] for b in level]
+            parts[key] = np.concatenate(per_block, axis=1)
         return {f"{self.response}__{k}": np.asarray(v, dtype=float) for k, v in parts.items()}
 
-    def fold_data(self, keep: np.ndarray) -> tuple[dict[str, np.ndarray], Stats]:
+    def _raw_stats(self, bmb_model, keep: np.ndarray | None = None) -> Stats:
+        """The cross-products of the rows ``keep`` (all rows: None) as Bambi stores the posterior.
+
+        From Bambi's arrays each time (the plan keeps no copy of the design).
+        """
+        design = population_design(bmb_model)
+        y = np.asarray(bmb_model.response_term.data, dtype=float).ravel()
+        rows = slice(None) if keep is None else np.asarray(keep, dtype=bool)
+        ones = [] if design.intercept is None else [np.ones((len(y), 1))]
+        raw_X = np.column_stack([*ones, design.X])[rows]
+        cols = [np.column_stack([b.data.X for b in level])[rows] for level in self.levels]
+        codes = [level[0].data.codes[rows] for level in self.levels]
+        inner = None if self.nesting is None else (codes[1], cols[1], self.nesting.parent)
+        n_levels = len(self.levels[0][0].data.groups)
+        return sufficient_stats(y[rows], raw_X, codes[0], cols[0], n_levels, inner)
+
+    def fold_data(self, bmb_model, keep: np.ndarray) -> tuple[dict[str, np.ndarray], Stats]:
         """Every shared cross-product for the rows ``keep`` only (k-fold), and their raw form.
 
         The values replace the built graph's (``{response}__n``, ``__XtX`` ...): the same
         compiled model then samples the posterior given those rows; a level with no row kept
-        drops out of the likelihood (its effects are new-level draws). The raw cross-products
-        are what :func:`~formulahier.backend.add_exact_effects` draws the effects from.
+        drops out of the likelihood (its effects are new-level draws; a nested inner level with
+        no row kept likewise). The raw cross-products are what
+        :func:`~formulahier.backend.add_exact_effects` draws the effects from.
         """
-        keep = np.asarray(keep, dtype=bool)
-        info = self._model_blocks[0].data
-        raw = sufficient_stats(self._y[keep], self._raw_X[keep], info.codes[keep],
-                               self._Z[keep], len(info.groups))  # fmt: skip
+        raw = self._raw_stats(bmb_model, keep)
         values = raw.transformed(self._T).values()
         return {f"{self.response}__{k}": v for k, v in values.items()}, raw
 

@@ -25,7 +25,6 @@ from bambi.utils import get_aliased_name
 
 from ...collapsed import (
     Precision,
-    block_precision,
     integrated_loglik,
     marginal_loglik,
     precision_from_chol,
@@ -158,6 +157,8 @@ class _Component(DistributionalComponent):
         population, bases = self.fh_layout
         parts = []
         for term, R in zip(self.fh_terms, bases, strict=True):
+            for group_term in term.info.terms.values():  # (f | g): the sds' dims
+                add_coords(model, group_term.coords)
             if R is not None:  # a correlated block, sampled in its whitened basis
                 parts.append(term.whitened(model, R, plan.scale))
                 continue
@@ -166,10 +167,10 @@ class _Component(DistributionalComponent):
                 parts.append(Precision(pt.diag(sigma**-2), 2 * pt.sum(pt.log(sigma))))
             else:
                 parts.append(precision_from_chol(chol))
-        prec, sigma = block_precision(parts), model[plan.sigma]
-        # every cross-product shared: a new response (SBC) or a subset of rows (k-fold), same graph
+        prec, sigma = plan.precision(parts), model[plan.sigma]  # nested: (outer, inner)
+        # every cross-product shared: a new response (SBC) or a subset of rows (k-fold)
         stats = plan.stats.shared(plan.response)
-        self.fh_response = {f"{plan.response}__{k}": getattr(stats, k) for k in stats.names()}
+        self.fh_response = stats.response_vars()
         if population is None:
             beta = pt.concatenate([pt.atleast_1d(model[name]).flatten() for name in plan.names])
             return marginal_loglik(stats, beta, prec, sigma)
