@@ -179,7 +179,7 @@ class Model:
         cells = gradient_cells(self.collapsed, self.nobs, n_effects, n_values)
         asked = key
         if key == "auto":
-            key = auto_sampler(cells)
+            key = auto_sampler(cells, self.collapsed)
         try:
             pass_on = check.sampler_options(sampler_kwargs, key, "Model.fit()")
         except OptionError as err:

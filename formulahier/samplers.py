@@ -52,19 +52,22 @@ def gradient_cells(collapsed: bool, nobs: int, n_effects: int, n_values: int) ->
     return max(n_values, 1) if collapsed else nobs * max(n_effects, 1)
 
 
-def auto_sampler(cells: int) -> str:
+def auto_sampler(cells: int, collapsed: bool = True) -> str:
     """The NUTS implementation ``sampler="auto"`` picks (rule measured in docs/performance.md).
 
-    ``cells`` is :func:`gradient_cells`. With nutpie installed: nutpie wherever one gradient is
-    cheap (below ``CALLBACK_MAX_CELLS``: nutpie calls the PyTensor-compiled log-density back
-    in Python, which costs no numba compile) or costly (``AUTO_NUTPIE_CELLS`` and above:
-    nutpie's own numba-compiled route, whose compile the long loop amortises); PyMC's sampler
-    in between, where PyMC's two processes beat one thread of callbacks and nutpie's compile is
-    not yet paid back. Without nutpie, PyMC's sampler.
+    ``cells`` is :func:`gradient_cells`. With nutpie installed: nutpie where one gradient is
+    cheap in a collapsed model (below ``CALLBACK_MAX_CELLS``: nutpie calls the
+    PyTensor-compiled log-density back in Python, which costs no numba compile) or where it is
+    costly (``AUTO_NUTPIE_CELLS`` and above: nutpie's own numba-compiled route, whose compile
+    the long loop amortises); PyMC's sampler in between, and for small models that sample their
+    group effects (``collapsed=False``), whose funnels PyMC's warm-up mixed better on
+    (docs/performance.md). Without nutpie, PyMC's sampler.
     """
     if importlib.util.find_spec("nutpie") is None:
         return "pymc"
-    return "nutpie" if cells < CALLBACK_MAX_CELLS or cells >= AUTO_NUTPIE_CELLS else "pymc"
+    if cells >= AUTO_NUTPIE_CELLS:
+        return "nutpie"
+    return "nutpie" if collapsed and cells < CALLBACK_MAX_CELLS else "pymc"
 
 
 def nutpie_route(cells: int) -> str:

@@ -67,6 +67,8 @@ def test_auto_sampler_rule(monkeypatch):
     have_nutpie = importlib.util.find_spec("nutpie") is not None
     nutpie = "nutpie" if have_nutpie else "pymc"
     assert auto_sampler(36) == nutpie  # a cheap gradient: nutpie's callbacks
+    assert auto_sampler(36, collapsed=False) == "pymc"  # group effects sampled: PyMC's warm-up
+    assert auto_sampler(AUTO_NUTPIE_CELLS, collapsed=False) == nutpie
     assert auto_sampler(CALLBACK_MAX_CELLS) == "pymc"  # PyMC's two processes win
     assert auto_sampler(AUTO_NUTPIE_CELLS - 1) == "pymc"
     assert auto_sampler(AUTO_NUTPIE_CELLS) == nutpie  # a costly one: nutpie compiled
