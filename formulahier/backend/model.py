@@ -20,11 +20,11 @@ import pandas as pd
 from bambi import Prior
 
 from ..collapsed import (
+    RESPONSE_PARTS,
     Precision,
     Stats,
     block_precision,
     integrated_cost,
-    level_products,
     nesting_parent,
     sufficient_stats,
     whitening,
@@ -216,7 +216,7 @@ class HierModel(bmb.Model):
         """
         shared = self.backend.fh_response
         if self.fh_built_collapsed and self.fh_plan is not None:
-            return self.fh_plan.response_data(y)
+            return self.fh_plan.response_data(self, y)
         return {k: np.asarray(y).astype(v.dtype).reshape(v.get_value().shape)
                 for k, v in shared.items()}  # fmt: skip
 
@@ -314,10 +314,7 @@ class _CollapsedPlan:
         self.stats = self.stats_raw.transformed(T)
         self.scale = float(np.std(y)) or 1.0
         self.response = aliased_name(bmb_model.response_term)  # prefix of the shared parts
-        # what a new response's cross-products need: Bambi's own arrays, not copies
-        comp = bmb_model.parameters[bmb_model.family.likelihood.parent]
-        self._population = [np.asarray(t.data, dtype=float) for t in comp.common_terms.values()]
-        self._intercept, self._T = design.intercept is not None, T
+        self._T = T
 
     @property
     def description(self) -> str:
@@ -354,29 +351,23 @@ class _CollapsedPlan:
             bases.append(whitening(X.T @ X, self.stats.n) if eligible else None)
         return population, bases
 
-    def response_data(self, y: np.ndarray) -> dict[str, np.ndarray]:
+    def response_data(self, bmb_model, y: np.ndarray) -> dict[str, np.ndarray]:
         """New values of the shared cross-products (``{response}__yty`` ...) for response ``y``.
 
-        From Bambi's population columns and the blocks' columns (no copies kept here).
+        Those of the response only (``yty, Xty, Zty``, the inner ``W_Wty``): same rows, same
+        design, so the design's shared values stay as they are.
         """
-        y = np.asarray(y, dtype=float).ravel()
-        Y = y[:, None]
-        Xty = [np.atleast_1d(y.sum())] if self._intercept else []
-        Xty += [c.reshape(len(y), -1).T @ y for c in self._population]
-        parts = {"yty": np.asarray(y @ y), "Xty": self._T.T @ np.concatenate(Xty)}
-        for key, level in zip(("Zty", "W_Wty"), self.levels, strict=False):
-            codes, n_levels = level[0].data.codes, len(level[0].data.groups)
-            per_block = [level_products(codes, n_levels, b.data.X, Y)[..., 0] for b in level]
-            parts[key] = np.concatenate(per_block, axis=1)
-        return {f"{self.response}__{k}": np.asarray(v, dtype=float) for k, v in parts.items()}
+        values = self._raw_stats(bmb_model, y=y).transformed(self._T).values()
+        return {f"{self.response}__{k}": values[k] for k in RESPONSE_PARTS if k in values}
 
-    def _raw_stats(self, bmb_model, keep: np.ndarray | None = None) -> Stats:
+    def _raw_stats(self, bmb_model, keep: np.ndarray | None = None, y=None) -> Stats:
         """The cross-products of the rows ``keep`` (all rows: None) as Bambi stores the posterior.
 
-        From Bambi's arrays each time (the plan keeps no copy of the design).
+        ``y``: another response on the same rows (default: the model's). From Bambi's arrays
+        each time (the plan keeps no copy of the design).
         """
         design = population_design(bmb_model)
-        y = np.asarray(bmb_model.response_term.data, dtype=float).ravel()
+        y = np.asarray(bmb_model.response_term.data if y is None else y, dtype=float).ravel()
         rows = slice(None) if keep is None else np.asarray(keep, dtype=bool)
         ones = [] if design.intercept is None else [np.ones((len(y), 1))]
         raw_X = np.column_stack([*ones, design.X])[rows]

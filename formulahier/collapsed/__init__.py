@@ -43,9 +43,10 @@ from .loglik import (
     population_effects,
     precision_from_chol,
 )
-from .stats import Inner, Stats, level_products, nesting_parent, sufficient_stats
+from .stats import RESPONSE_PARTS, Inner, Stats, level_products, nesting_parent, sufficient_stats
 
 __all__ = [
+    "RESPONSE_PARTS",
     "Inner",
     "Integrated",
     "Precision",

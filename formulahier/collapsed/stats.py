@@ -14,7 +14,15 @@ from typing import Any
 import numpy as np
 import pytensor
 
-__all__ = ["Inner", "Stats", "level_products", "nesting_parent", "shape_of", "sufficient_stats"]
+__all__ = [
+    "RESPONSE_PARTS",
+    "Inner",
+    "Stats",
+    "level_products",
+    "nesting_parent",
+    "shape_of",
+    "sufficient_stats",
+]
 
 
 @dataclass(frozen=True)
@@ -90,6 +98,8 @@ class Stats:
 
 
 _INNER_SHARED = ("WtW", "WtZ", "WtX", "Wty")
+#: the fields (:meth:`Stats.names`) that depend on the response: a new ``y`` changes only these
+RESPONSE_PARTS = ("yty", "Xty", "Zty", "W_Wty")
 
 
 def shape_of(value: Any) -> tuple[int, ...]:
