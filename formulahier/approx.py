@@ -27,13 +27,20 @@ from __future__ import annotations
 import re
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from .errors import SamplerError
 
-__all__ = ["APPROXIMATIONS", "METHODS", "Approximation", "approximate", "khat_verdict"]
+__all__ = [
+    "APPROXIMATIONS",
+    "METHODS",
+    "Approximation",
+    "approximate",
+    "khat_verdict",
+    "psis_khat",
+]
 
 METHODS = ("nuts", "laplace", "pathfinder", "advi")
 APPROXIMATIONS = METHODS[1:]
@@ -49,6 +56,7 @@ class Approximation:
     posterior: object  # xarray.Dataset (chain, draw, ...), constrained values, Bambi's names
     khat: float  # Pareto k-hat of the importance ratios p / q (nan if it could not be computed)
     seconds: float
+    phases: dict[str, float] = field(default_factory=dict)  # seconds per step, where known
 
 
 def khat_verdict(method: str, khat: float) -> str:
@@ -88,12 +96,24 @@ def _pmx():
     return pymc_extras
 
 
-def approximate(model, method: str, draws: int, chains: int, seed, progressbar: bool):
-    """Run ``method`` on the PyMC ``model``; ``draws x chains`` draws as ``chains`` chains."""
+def approximate(
+    model, method: str, draws: int, chains: int, seed, progressbar: bool, collapsed: bool = False
+):
+    """Run ``method`` on the PyMC ``model``; ``draws x chains`` draws as ``chains`` chains.
+
+    ``collapsed``: the model's group effects are integrated out (a few hyperparameters are
+    left), and ``"laplace"`` then runs on the compiled gradient (:mod:`.laplace`).
+    """
     import pytensor
 
     n = draws * chains
     start = time.perf_counter()
+    if method == "laplace" and collapsed:
+        from .laplace import collapsed_laplace
+
+        posterior, log_p, log_q, phases = collapsed_laplace(model, draws, chains, seed)
+        khat = psis_khat(log_p, log_q)
+        return Approximation(posterior, khat, time.perf_counter() - start, phases)
     # a constant-folding rewrite of pymc-extras's graphs fails harmlessly (it is skipped) and
     # PyTensor would log its traceback; pymc-extras's own warnings are replaced by the k-hat
     with warnings.catch_warnings(), pytensor.config.change_flags(on_opt_error="ignore"):
@@ -178,8 +198,6 @@ _BASE = re.compile(r"^(.*?)(\[[^\]]*\])?$")
 def _gaussian_khat(model, rows: list[str], mean, cov, seed) -> float:
     """Pareto k-hat of p/q for q = Normal(mean, cov) over the unconstrained ``rows``."""
     try:
-        from arviz_stats.base import array_stats
-
         points = _points(model, rows)
         if points is None:
             return float("nan")
@@ -190,12 +208,28 @@ def _gaussian_khat(model, rows: list[str], mean, cov, seed) -> float:
         logq = -0.5 * np.sum(z**2, axis=1) - np.log(np.diag(chol)).sum()
         logp_fn = model.compile_logp(jacobian=True)
         logp = np.array([logp_fn(points(t)) for t in theta], dtype=float)
-        log_w = np.where(np.isfinite(logp), logp - logq, -np.inf)
+    except np.linalg.LinAlgError:
+        return float("nan")
+    return psis_khat(logp, logq)
+
+
+def psis_khat(log_p: np.ndarray, log_q: np.ndarray) -> float:
+    """Pareto k-hat (PSIS, arviz-stats) of the importance ratios ``p / q`` of draws from q.
+
+    ``log_p``, ``log_q``: unnormalised log-densities of the draws; a draw where ``p`` is not
+    finite has weight 0. ``nan`` when no draw has a finite weight.
+    """
+    from arviz_stats.base import array_stats
+
+    log_w = np.where(np.isfinite(log_p), np.asarray(log_p) - np.asarray(log_q), -np.inf)
+    if not np.isfinite(log_w).any():
+        return float("nan")
+    try:
         # arviz-stats's psislw takes log-likelihoods as PSIS-LOO does (weights exp(-input))
         _, khat = array_stats.psislw(np.max(log_w[np.isfinite(log_w)]) - log_w)
-        return float(np.asarray(khat))
-    except (np.linalg.LinAlgError, ValueError):
+    except ValueError:
         return float("nan")
+    return float(np.asarray(khat))
 
 
 def _points(model, rows: list[str]):
