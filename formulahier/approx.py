@@ -3,23 +3,20 @@
 ``fh.fit(..., method="laplace" | "pathfinder" | "advi")`` runs, on the same PyMC model that NUTS
 would sample, one of the approximations PyMC and pymc-extras provide (no optimiser of our own):
 
-* ``"laplace"``: :func:`pymc_extras.fit_laplace` (mode and curvature in the unconstrained
-  space). With the collapsed gaussian construction the group effects are already integrated out,
-  so this is a Laplace approximation of the hyperparameters' marginal posterior; the group
-  effects are then drawn exactly given each draw, as after NUTS.
+* ``"laplace"``: for a collapsed gaussian model (group effects integrated out, a handful of
+  hyperparameters left) :func:`formulahier.laplace.collapsed_laplace`: scipy's L-BFGS-B on the
+  log-density and gradient that NUTS's callback route compiles, the curvature by finite
+  differences of that exact gradient; the group effects are then drawn exactly given each
+  draw, as after NUTS. Any other model: :func:`pymc_extras.fit_laplace` (mode and curvature of
+  all its free variables, group effects included, which costs pymc-extras' own compiles).
 * ``"pathfinder"``: :func:`pymc_extras.fit_pathfinder` (multi-path, importance resampled).
 * ``"advi"``: :func:`pymc.fit` with mean-field ADVI.
 
-Whether the approximation can be trusted is judged as brms and Stan do for their approximate
-algorithms (Yao et al. 2018, Vehtari et al. 2024): draws from the approximation ``q`` are weighted
-by ``p(theta | y) / q(theta)`` (unnormalised, unconstrained space) and the Pareto shape ``k`` of
-the largest weights is estimated with PSIS. ``k < 0.5``: the approximation is close enough for
-posterior means and intervals; ``0.5 <= k < 0.7``: roughly right (the summary says group sds and
-intervals may be off and to confirm with NUTS); ``k >= 0.7``: it is not, and the summary says
-so and names NUTS.
-For Pathfinder the ``k`` is pymc-extras's own, of its multi-path importance ratios (from
-pymc-extras 0.15.1; 0.15.0 computed it on the reciprocal ratios, and then the summary says the
-accuracy is unknown and names NUTS).
+Whether the approximation can be trusted is :mod:`formulahier.approx_check`: the Pareto k-hat
+of the importance ratios p/q (PSIS) and what reweighting q's draws by p/q moves. For Pathfinder,
+whose draws are importance-resampled already, the ``k`` is pymc-extras's own, of its multi-path
+importance ratios (from pymc-extras 0.15.1; 0.15.0 computed it on the reciprocal ratios, and
+then the summary says the accuracy is unknown and names NUTS).
 """
 
 from __future__ import annotations
@@ -31,21 +28,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .approx_check import Check, check_draws
 from .errors import SamplerError
 
-__all__ = [
-    "APPROXIMATIONS",
-    "METHODS",
-    "Approximation",
-    "approximate",
-    "khat_verdict",
-    "psis_khat",
-]
+__all__ = ["APPROXIMATIONS", "METHODS", "Approximation", "approximate"]
 
 METHODS = ("nuts", "laplace", "pathfinder", "advi")
 APPROXIMATIONS = METHODS[1:]
-KHAT_GOOD = 0.5  # below: the approximation is close (Yao et al. 2018)
-KHAT_OK = 0.7  # at or above: unreliable (Vehtari et al. 2024)
 KHAT_DRAWS = 1000  # draws from q used for the k-hat
 
 
@@ -54,34 +43,9 @@ class Approximation:
     """Draws of an approximate posterior and how far they can be trusted."""
 
     posterior: object  # xarray.Dataset (chain, draw, ...), constrained values, Bambi's names
-    khat: float  # Pareto k-hat of the importance ratios p / q (nan if it could not be computed)
+    check: Check  # Pareto k-hat of p / q, and what reweighting by p / q moves
     seconds: float
     phases: dict[str, float] = field(default_factory=dict)  # seconds per step, where known
-
-
-def khat_verdict(method: str, khat: float) -> str:
-    """One line for the summary: the k-hat and whether the approximation can be trusted."""
-    if not np.isfinite(khat):
-        return (
-            f"{method} approximation: the Pareto k-hat could not be computed, so its accuracy "
-            "is unknown; confirm with method='nuts'."
-        )
-    if khat < KHAT_GOOD:
-        return (
-            f"{method} approximation: Pareto k-hat {khat:.2f} < {KHAT_GOOD} (importance ratios "
-            "p/q): close enough for means and intervals; run method='nuts' for final results."
-        )
-    if khat < KHAT_OK:
-        return (
-            f"{method} approximation only roughly right: Pareto k-hat {khat:.2f} (importance "
-            f"ratios p/q; {KHAT_GOOD}-{KHAT_OK}): population effects are usable, but group-level "
-            "sds and interval widths can be off by 10% or more; confirm with method='nuts'."
-        )
-    return (
-        f"{method} approximation NOT reliable: Pareto k-hat {khat:.2f} >= {KHAT_OK} (importance "
-        "ratios p/q): the approximation misses part of the posterior. Do not report these "
-        "estimates; run method='nuts' (the default)."
-    )
 
 
 def _pmx():
@@ -112,8 +76,9 @@ def approximate(
         from .laplace import collapsed_laplace
 
         posterior, log_p, log_q, phases = collapsed_laplace(model, draws, chains, seed)
-        khat = psis_khat(log_p, log_q)
-        return Approximation(posterior, khat, time.perf_counter() - start, phases)
+        check = check_draws(log_p, log_q, _scalars(posterior, log_p.size))
+        phases["check"] = time.perf_counter() - start - sum(phases.values())
+        return Approximation(posterior, check, time.perf_counter() - start, phases)
     # a constant-folding rewrite of pymc-extras's graphs fails harmlessly (it is skipped) and
     # PyTensor would log its traceback; pymc-extras's own warnings are replaced by the k-hat
     with warnings.catch_warnings(), pytensor.config.change_flags(on_opt_error="ignore"):
@@ -125,13 +90,14 @@ def approximate(
             rows = [str(r) for r in idata["fit"]["mean_vector"].coords["rows"].values]
             mean = idata["fit"]["mean_vector"].values
             cov = idata["fit"]["covariance_matrix"].values
-            khat = _gaussian_khat(model, rows, mean, cov, seed)
+            check = _gaussian_check(model, rows, mean, cov, seed)
             posterior = idata["posterior"].to_dataset()
         elif method == "pathfinder":
             idata = _pmx().fit_pathfinder(
                 model=model, num_draws=n, random_seed=seed, progressbar=progressbar
             )
-            khat = _pathfinder_khat(idata)
+            # its draws are importance-resampled already: the k-hat alone
+            check = Check(_pathfinder_khat(idata))
             posterior = idata["posterior"].to_dataset()
         elif method == "advi":
             import pymc as pm
@@ -143,11 +109,11 @@ def approximate(
             posterior = posterior["posterior"].to_dataset()
             mean, std = fitted.mean.eval(), fitted.std.eval()
             rows = _rows_of(fitted.ordering, mean.size)
-            khat = _gaussian_khat(model, rows, mean, np.diag(std**2), seed)
+            check = _gaussian_check(model, rows, mean, np.diag(std**2), seed)
         else:  # pragma: no cover - checked by the caller
             raise SamplerError(f"Unknown method {method!r}; one of {list(APPROXIMATIONS)}.")
     posterior = _as_chains(posterior, chains)
-    return Approximation(posterior, khat, time.perf_counter() - start)
+    return Approximation(posterior, check, time.perf_counter() - start)
 
 
 def _pathfinder_khat(idata) -> float:
@@ -195,12 +161,27 @@ def _rows_of(ordering, size: int) -> list[str]:
 _BASE = re.compile(r"^(.*?)(\[[^\]]*\])?$")
 
 
-def _gaussian_khat(model, rows: list[str], mean, cov, seed) -> float:
-    """Pareto k-hat of p/q for q = Normal(mean, cov) over the unconstrained ``rows``."""
+def _scalars(posterior, m: int) -> dict[str, np.ndarray]:
+    """The first ``m`` draws of every scalar the fit reports (offsets left out), by name."""
+    out = {}
+    for name, da in posterior.data_vars.items():
+        if name.endswith(("_offset", "_chol", "__")):
+            continue
+        values = da.to_numpy().reshape(-1, *da.shape[2:])[:m].reshape(m, -1)
+        for i in range(values.shape[1]):
+            out[name if values.shape[1] == 1 else f"{name}[{i}]"] = values[:, i]
+    return out
+
+
+def _gaussian_check(model, rows: list[str], mean, cov, seed) -> Check:
+    """:func:`check_draws` for q = Normal(mean, cov) over the unconstrained ``rows``.
+
+    The moves are those of the unconstrained coordinates (``sigma_log__`` for sigma...).
+    """
     try:
         points = _points(model, rows)
         if points is None:
-            return float("nan")
+            return Check(float("nan"))
         rng = np.random.default_rng(None if seed is None else [int(seed), 23])
         chol = np.linalg.cholesky(np.asarray(cov, dtype=float))
         z = rng.standard_normal((KHAT_DRAWS, len(mean)))
@@ -209,27 +190,8 @@ def _gaussian_khat(model, rows: list[str], mean, cov, seed) -> float:
         logp_fn = model.compile_logp(jacobian=True)
         logp = np.array([logp_fn(points(t)) for t in theta], dtype=float)
     except np.linalg.LinAlgError:
-        return float("nan")
-    return psis_khat(logp, logq)
-
-
-def psis_khat(log_p: np.ndarray, log_q: np.ndarray) -> float:
-    """Pareto k-hat (PSIS, arviz-stats) of the importance ratios ``p / q`` of draws from q.
-
-    ``log_p``, ``log_q``: unnormalised log-densities of the draws; a draw where ``p`` is not
-    finite has weight 0. ``nan`` when no draw has a finite weight.
-    """
-    from arviz_stats.base import array_stats
-
-    log_w = np.where(np.isfinite(log_p), np.asarray(log_p) - np.asarray(log_q), -np.inf)
-    if not np.isfinite(log_w).any():
-        return float("nan")
-    try:
-        # arviz-stats's psislw takes log-likelihoods as PSIS-LOO does (weights exp(-input))
-        _, khat = array_stats.psislw(np.max(log_w[np.isfinite(log_w)]) - log_w)
-    except ValueError:
-        return float("nan")
-    return float(np.asarray(khat))
+        return Check(float("nan"))
+    return check_draws(logp, logq, {row: theta[:, i] for i, row in enumerate(rows)})
 
 
 def _points(model, rows: list[str]):

@@ -149,4 +149,3 @@ def _expanded(model, expand, names: list[str], theta: np.ndarray, chains: int):
             coords[dim] = np.arange(size) if labels is None else np.asarray(labels)
         out[name] = (("chain", "draw", *dims), stacked)
     return xr.Dataset(out, coords=coords)
-
