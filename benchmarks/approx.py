@@ -53,15 +53,16 @@ def _estimates(fit) -> dict:
     fixef = fit.fixef()
     out = {"fixef": {k: [float(fixef.loc[k, "estimate"]), float(fixef.loc[k, "std_error"])]
                      for k in fixef.index}}  # fmt: skip
-    sds = {}
+    sds, errors = {}, {}
     for row in fit.varcorr().itertuples():
         if row.group == "Residual":
-            sds["sigma"] = float(row.estimate)
+            name = "sigma"
         elif isinstance(row.var2, str):
-            sds[f"cor({row.var1},{row.var2}|{row.group})"] = float(row.estimate)
+            name = f"cor({row.var1},{row.var2}|{row.group})"
         else:
-            sds[f"sd({row.var1}|{row.group})"] = float(row.estimate)
-    out["sds"] = sds
+            name = f"sd({row.var1}|{row.group})"
+        sds[name], errors[name] = float(row.estimate), float(row.std_error)
+    out["sds"], out["sd_errors"] = sds, errors
     return out
 
 
@@ -158,8 +159,8 @@ def _print_times(results: list[dict]) -> None:
 def _print_accuracy(results: list[dict]) -> None:
     nuts = {r["model"]: r for r in results if r["method"] == "nuts" and "error" not in r}
     print("\n| model | method | k-hat | verdict | worst population effect (NUTS sds) | "
-          "worst group sd / sigma (%) | every estimate |")
-    print("|---|---|---|---|---|---|---|")
+          "worst group sd / sigma (%) | worst posterior sd (%) | every estimate |")
+    print("|---|---|---|---|---|---|---|---|")
     for r in results:
         ref = nuts.get(r["model"])
         if "error" in r or r["method"] == "nuts" or ref is None:
@@ -168,6 +169,10 @@ def _print_accuracy(results: list[dict]) -> None:
         rel = {k: 100 * (v / ref["sds"][k] - 1) for k, v in r["sds"].items()
                if not k.startswith("cor(")}  # fmt: skip
         cor = {k: v - ref["sds"][k] for k, v in r["sds"].items() if k.startswith("cor(")}
+        widths = {k: 100 * (v[1] / ref["fixef"][k][1] - 1) for k, v in r["fixef"].items()}
+        widths.update({k: 100 * (v / ref["sd_errors"][k] - 1)
+                       for k, v in r["sd_errors"].items()})  # fmt: skip
+        worst_width = max(widths.items(), key=lambda kv: abs(kv[1]))
         worst_pop = max(pop.items(), key=lambda kv: abs(kv[1]))
         worst_sd = max(rel.items(), key=lambda kv: abs(kv[1]))
         every = "; ".join(
@@ -179,7 +184,7 @@ def _print_accuracy(results: list[dict]) -> None:
         khat = "-" if khat is None or khat != khat else f"{khat:.2f}"
         print(f"| {r['model']} | {r['method']} | {khat} | {_tier(r['verdict'])} | "
               f"{worst_pop[0]} {worst_pop[1]:+.2f} | {worst_sd[0]} {worst_sd[1]:+.1f}% | "
-              f"{every} |")  # fmt: skip
+              f"{worst_width[0]} {worst_width[1]:+.0f}% | {every} |")  # fmt: skip
 
 
 def main() -> None:

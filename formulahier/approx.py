@@ -76,7 +76,9 @@ def approximate(
         from .laplace import collapsed_laplace
 
         posterior, log_p, log_q, phases = collapsed_laplace(model, draws, chains, seed)
-        check = check_draws(log_p, log_q, _scalars(posterior, log_p.size))
+        columns = _scalars(posterior, log_p.size)
+        correlations = {c for c in columns if c.split("[")[0].endswith("_corr")}
+        check = check_draws(log_p, log_q, columns, correlations)
         phases["check"] = time.perf_counter() - start - sum(phases.values())
         return Approximation(posterior, check, time.perf_counter() - start, phases)
     # a constant-folding rewrite of pymc-extras's graphs fails harmlessly (it is skipped) and

@@ -8,11 +8,11 @@ approximate algorithms (Yao et al. 2018, Vehtari et al. 2024):
   the weights' tail is too heavy; ``0.5 <= k < 0.7``: roughly; ``k < 0.5``: close);
 * ``k`` cannot see a q that is too *wide* (its weights are then bounded): on sleepstudy mean-field
   ADVI had ``k = 0.16`` with a group sd 11% too large. So the weighted draws are also compared
-  with q's own: where ``k < 0.7`` the PSIS-weighted mean and sd estimate p's, and a mean that
-  moves by more than 10% (a positive quantity: sds, sigma), or by more than 0.1 sd (anything
-  else), or an sd that changes by more than 10%, says the approximation is off there, however
-  small ``k`` is. These are the accuracy targets that the approximations were measured against
-  (docs/performance.md).
+  with q's own: where ``k < 0.7`` the PSIS-weighted mean and sd estimate p's. A mean that moves
+  by more than 10% (a positive quantity: sds, sigma), 0.1 (a correlation) or 0.1 sd (anything
+  else: the population effects) says the approximation is off there, however small ``k`` is
+  (these are the accuracy targets the approximations were measured against,
+  docs/performance.md); an sd that changes by more than 10% says the interval widths are off.
 """
 
 from __future__ import annotations
@@ -25,17 +25,20 @@ __all__ = ["KHAT_GOOD", "KHAT_OK", "Check", "check_draws", "khat_verdict", "psis
 
 KHAT_GOOD = 0.5  # below: the approximation is close (Yao et al. 2018)
 KHAT_OK = 0.7  # at or above: unreliable (Vehtari et al. 2024)
-MOVE_PERCENT = 10.0  # mean of a positive quantity, or an sd, moved by more: off
+MOVE_PERCENT = 10.0  # mean of a positive quantity moved by more: off; an sd: widths said off
 MOVE_SDS = 0.1  # mean of any other quantity moved by more (in q's sds): off
+MOVE_CORR = 0.1  # mean of a correlation moved by more: off
 
 
 @dataclass(frozen=True)
 class Check:
-    """The k-hat of p/q and the estimate that reweighting by p/q moves most."""
+    """The k-hat of p/q and what reweighting q's draws by p/q moves most."""
 
     khat: float  # nan if it could not be computed
-    moved: str = ""  # e.g. "the mean of sigma by +12%"; "" when nothing was compared
-    too_far: bool = False  # ``moved`` is beyond MOVE_PERCENT / MOVE_SDS
+    moved: str = ""  # the mean moved most, e.g. "the mean of sigma by +3%"; "" if none compared
+    too_far: bool = False  # ``moved`` is beyond MOVE_PERCENT / MOVE_SDS / MOVE_CORR
+    widened: str = ""  # the sd changed most, e.g. "the sd of sigma by +15%"
+    width_percent: float = 0.0  # that change, in %
 
 
 def psis_log_weights(log_p: np.ndarray, log_q: np.ndarray) -> tuple[np.ndarray | None, float]:
@@ -66,32 +69,37 @@ def psis_khat(log_p: np.ndarray, log_q: np.ndarray) -> float:
     return psis_log_weights(log_p, log_q)[1]
 
 
-def check_draws(log_p, log_q, columns: dict[str, np.ndarray]) -> Check:
-    """k-hat of p/q and the largest move of a mean or sd of ``columns`` when reweighted.
+def check_draws(log_p, log_q, columns: dict[str, np.ndarray], correlations=()) -> Check:
+    """k-hat of p/q and the largest moves of a mean and of an sd of ``columns`` when reweighted.
 
-    ``columns``: name -> values at the same draws (one scalar quantity each).
+    ``columns``: name -> values at the same draws (one scalar quantity each); the names in
+    ``correlations`` are correlations, whose means are compared on their own scale.
     """
     log_w, khat = psis_log_weights(log_p, log_q)
     if log_w is None:
         return Check(khat)
     w = np.exp(log_w)
-    worst, score = "", 0.0
+    moved, score, widened, width = "", 0.0, "", 0.0
     for name, x in columns.items():
         x = np.asarray(x, dtype=float)
-        if not np.isfinite(x).all() or np.ptp(x) == 0:
-            continue
         mq, sq = x.mean(), x.std()
+        if not np.isfinite(x).all() or sq <= 1e-9 * (1 + abs(mq)):  # e.g. a correlation's 1
+            continue
         mw = float(w @ x)
         sw = float(np.sqrt(w @ (x - mw) ** 2))
-        moves = [(100 * (sw / sq - 1), MOVE_PERCENT, f"the sd of {name} by {{:+.0f}}%")]
-        if (x > 0).all():
-            moves.append((100 * (mw / mq - 1), MOVE_PERCENT, f"the mean of {name} by {{:+.0f}}%"))
+        if name in correlations:
+            change, limit, text = mw - mq, MOVE_CORR, f"the mean of {name} by {{:+.2f}}"
+        elif (x > 0).all():
+            change, limit = 100 * (mw / mq - 1), MOVE_PERCENT
+            text = f"the mean of {name} by {{:+.1f}}%"
         else:
-            moves.append(((mw - mq) / sq, MOVE_SDS, f"the mean of {name} by {{:+.2f}} sd"))
-        for change, limit, text in moves:
-            if abs(change) / limit > score:
-                worst, score = text.format(change), abs(change) / limit
-    return Check(khat, worst, score > 1)
+            change, limit, text = (mw - mq) / sq, MOVE_SDS, f"the mean of {name} by {{:+.2f}} sd"
+        if abs(change) / limit > score:
+            moved, score = text.format(change), abs(change) / limit
+        if abs(100 * (sw / sq - 1)) > abs(width):
+            width = 100 * (sw / sq - 1)
+            widened = f"the sd of {name} by {width:+.0f}%"
+    return Check(khat, moved, bool(score > 1), widened, float(width))
 
 
 def khat_verdict(method: str, khat: float, check: Check | None = None) -> str:
@@ -115,14 +123,18 @@ def khat_verdict(method: str, khat: float, check: Check | None = None) -> str:
             "estimates; run method='nuts' (the default)."
         )
     moves = f"; reweighting by p/q moves {moved} at most" if moved else ""
-    if khat < KHAT_GOOD:
+    widths = ""
+    if check is not None and abs(check.width_percent) > MOVE_PERCENT:
+        widths = f", but {check.widened}: interval widths are off by that much"
+    if khat < KHAT_GOOD and not widths:
         return (
             f"{method} approximation: Pareto k-hat {khat:.2f} < {KHAT_GOOD} (importance ratios "
             f"p/q){moves}: close enough for means and intervals; run method='nuts' for final "
             "results."
         )
+    if not widths:
+        widths = ": means are usable, but tails and interval widths are less sure"
     return (
         f"{method} approximation only roughly right: Pareto k-hat {khat:.2f} (importance "
-        f"ratios p/q; {KHAT_GOOD}-{KHAT_OK}){moves}: means are usable, but tails and interval "
-        "widths are less sure; confirm with method='nuts'."
+        f"ratios p/q){moves}{widths}; confirm with method='nuts'."
     )

@@ -145,20 +145,25 @@ def test_khat_of_an_exact_gaussian_is_small():
     assert "method='nuts'" in khat_verdict("laplace", bad.khat, bad)
 
 
-def test_a_too_wide_approximation_is_caught_by_reweighting():
-    # q = N(0, 1.5^2) for p = N(0, 1): bounded weights, small k-hat, but the sd is 50% too big
+def test_what_the_khat_cannot_see_is_caught_by_reweighting():
     rng = np.random.default_rng(4)
+    # q = N(0, 1.5^2) for p = N(0, 1): bounded weights, small k-hat, but the sd is 50% too big
     x = rng.normal(0, 1.5, 4000)
-    log_p, log_q = -0.5 * x**2, -0.5 * (x / 1.5) ** 2
-    assert psis_khat(log_p, log_q) < 0.5
-    check = check_draws(log_p, log_q, {"b": x, "sd": np.exp(x / 4)})
-    assert check.too_far and "the sd of" in check.moved
-    verdict = khat_verdict("advi", check.khat, check)
+    wide = check_draws(-0.5 * x**2, -0.5 * (x / 1.5) ** 2, {"b": x})
+    assert wide.khat < 0.5 and not wide.too_far and wide.width_percent < -25
+    verdict = khat_verdict("advi", wide.khat, wide)
+    assert "roughly right" in verdict and "interval widths are off" in verdict
+    assert "the sd of b by" in verdict and "method='nuts'" in verdict
+    # q = N(0.5, 1) for p = N(0, 1): the mean is 0.5 sd off, with a small k-hat
+    x = rng.normal(0.5, 1, 4000)
+    shifted = check_draws(-0.5 * x**2, -0.5 * (x - 0.5) ** 2, {"b": x, "r": np.tanh(x)}, {"r"})
+    assert shifted.khat < 0.5 and shifted.too_far and shifted.moved.startswith("the mean of b by -0.")
+    verdict = khat_verdict("advi", shifted.khat, shifted)
     assert "NOT reliable: reweighting its draws by p/q" in verdict and "method='nuts'" in verdict
     # q = p: nothing moves, and the verdict says by how little
     y = rng.normal(size=4000)
     same = check_draws(-0.5 * y**2, -0.5 * y**2, {"b": y, "sd": np.exp(y / 4)})
-    assert not same.too_far and abs(same.khat) < 0.5
+    assert not same.too_far and same.khat == 0.0 and same.width_percent == 0.0
     assert "close enough" in khat_verdict("laplace", same.khat, same)
     assert "at most" in khat_verdict("laplace", same.khat, same)
     assert "could not be computed" in khat_verdict("laplace", float("nan"), Check(float("nan")))
