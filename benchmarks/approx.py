@@ -12,8 +12,8 @@ the approximation's own steps (``fit.settings["phases"]``), the sampler that ran
 k-hat and the verdict, and the estimates. The parent prints two tables: wall times with the
 ratio of NUTS's fit time to each method's (and of build + fit), and the accuracy of each method
 against the NUTS fit of the same run (population effects in NUTS posterior sds, group-level sds
-and sigma in %), with the k-hat and the verdict the summary printed. The load average is printed
-beside every cell: the machine is shared.
+and sigma in %, posterior sds, i.e. interval widths, in %), with the k-hat and the verdict the
+summary printed. The load average is printed beside every cell: the machine is shared.
 
 Models: ``sleepstudy``, ``ozone``, ``radon_intercepts``, ``radon_slopes``, ``cbpp`` (the
 reference models of ``benchmarks.cases``; default draws 4 x 1000 after 1000 warm-up) and

@@ -21,9 +21,11 @@ then the summary says the accuracy is unknown and names NUTS).
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -76,9 +78,7 @@ def approximate(
         from .laplace import collapsed_laplace
 
         posterior, log_p, log_q, phases = collapsed_laplace(model, draws, chains, seed)
-        columns = _scalars(posterior, log_p.size)
-        correlations = {c for c in columns if c.split("[")[0].endswith("_corr")}
-        check = check_draws(log_p, log_q, columns, correlations)
+        check = _check(log_p, log_q, _scalars(posterior, log_p.size))
         phases["check"] = time.perf_counter() - start - sum(phases.values())
         return Approximation(posterior, check, time.perf_counter() - start, phases)
     # a constant-folding rewrite of pymc-extras's graphs fails harmlessly (it is skipped) and
@@ -104,9 +104,10 @@ def approximate(
         elif method == "advi":
             import pymc as pm
 
-            fitted = pm.fit(
-                method="advi", model=model, random_seed=seed, progressbar=progressbar
-            )
+            with _quiet("pymc.variational.inference"):  # its "Finished [100%]" line
+                fitted = pm.fit(
+                    method="advi", model=model, random_seed=seed, progressbar=progressbar
+                )
             posterior = fitted.sample(n, random_seed=seed, return_inferencedata=True)
             posterior = posterior["posterior"].to_dataset()
             mean, std = fitted.mean.eval(), fitted.std.eval()
@@ -116,6 +117,18 @@ def approximate(
             raise SamplerError(f"Unknown method {method!r}; one of {list(APPROXIMATIONS)}.")
     posterior = _as_chains(posterior, chains)
     return Approximation(posterior, check, time.perf_counter() - start)
+
+
+@contextmanager
+def _quiet(name: str):
+    """The logger ``name`` at WARNING while the block runs."""
+    logger = logging.getLogger(name)
+    level = logger.level
+    logger.setLevel(logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
 
 
 def _pathfinder_khat(idata) -> float:
@@ -164,22 +177,41 @@ _BASE = re.compile(r"^(.*?)(\[[^\]]*\])?$")
 
 
 def _scalars(posterior, m: int) -> dict[str, np.ndarray]:
-    """The first ``m`` draws of every scalar the fit reports (offsets left out), by name."""
+    """The first ``m`` draws of the quantities a fit reports, by name (see :func:`_columns`)."""
+    return _columns(
+        (name, da.to_numpy().reshape(-1, *da.shape[2:])[:m]) for name, da in posterior.items()
+    )
+
+
+def _columns(named) -> dict[str, np.ndarray]:
+    """``name[i]`` -> draws, of each ``(name, (draw, ...) array)``.
+
+    Offsets and variables of more than 100 values (group effects, per-observation values) are
+    left out.
+    """
     out = {}
-    for name, da in posterior.data_vars.items():
-        if name.endswith(("_offset", "_chol", "__")):
+    for name, values in named:
+        if name.endswith(("_offset", "_chol", "__")) or values[0].size > 100:
             continue
-        values = da.to_numpy().reshape(-1, *da.shape[2:])[:m].reshape(m, -1)
+        values = values.reshape(values.shape[0], -1)
         for i in range(values.shape[1]):
             out[name if values.shape[1] == 1 else f"{name}[{i}]"] = values[:, i]
     return out
 
 
+def _check(log_p, log_q, columns: dict[str, np.ndarray]) -> Check:
+    correlations = {c for c in columns if c.split("[")[0].endswith("_corr")}
+    return check_draws(log_p, log_q, columns, correlations)
+
+
 def _gaussian_check(model, rows: list[str], mean, cov, seed) -> Check:
     """:func:`check_draws` for q = Normal(mean, cov) over the unconstrained ``rows``.
 
-    The moves are those of the unconstrained coordinates (``sigma_log__`` for sigma...).
+    The moves are those of the quantities the fit reports (constrained: sigma, the sds, the
+    correlations, the population effects) at q's draws.
     """
+    import pymc as pm
+
     try:
         points = _points(model, rows)
         if points is None:
@@ -193,7 +225,15 @@ def _gaussian_check(model, rows: list[str], mean, cov, seed) -> Check:
         logp = np.array([logp_fn(points(t)) for t in theta], dtype=float)
     except np.linalg.LinAlgError:
         return Check(float("nan"))
-    return check_draws(logp, logq, {row: theta[:, i] for i, row in enumerate(rows)})
+    kept = [
+        v
+        for v in pm.util.get_default_varnames(model.unobserved_value_vars, False)
+        if "__obs__" not in model.named_vars_to_dims.get(v.name, ())
+    ]
+    expand = model.compile_fn(kept, inputs=model.value_vars, on_unused_input="ignore")
+    values = [expand(points(t)) for t in theta]
+    named = [(v.name, np.stack([np.asarray(d[j]) for d in values])) for j, v in enumerate(kept)]
+    return _check(logp, logq, _columns(named))
 
 
 def _points(model, rows: list[str]):
