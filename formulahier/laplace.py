@@ -15,7 +15,7 @@ function and little else:
   for ``d`` hyperparameters), not a second compiled graph;
 * ``q = Normal(mode, H^-1)`` in the unconstrained space; its draws are expanded to the kept
   variables one by one and the Pareto k-hat of ``p / q`` is computed on them with the same
-  compiled log-density (:func:`formulahier.approx.psis_khat`).
+  compiled log-density (:mod:`formulahier.approx_check`).
 
 pymc-extras' ``fit_laplace`` does the same steps but compiles its own loss, gradient, Hessian and
 sampling graphs: 5-9 s on the ozone model, where the steps above take a fraction of a second once
