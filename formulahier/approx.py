@@ -25,13 +25,13 @@ import logging
 import re
 import time
 import warnings
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from .approx_check import Check, check_draws
 from .errors import SamplerError
+from .progress import quiet_logger
 
 __all__ = ["APPROXIMATIONS", "METHODS", "Approximation", "approximate"]
 
@@ -104,7 +104,8 @@ def approximate(
         elif method == "advi":
             import pymc as pm
 
-            with _quiet("pymc.variational.inference"):  # its "Finished [100%]" line
+            # pm.fit logs a "Finished [100%]" line
+            with quiet_logger("pymc.variational.inference", logging.WARNING):
                 fitted = pm.fit(
                     method="advi", model=model, random_seed=seed, progressbar=progressbar
                 )
@@ -117,18 +118,6 @@ def approximate(
             raise SamplerError(f"Unknown method {method!r}; one of {list(APPROXIMATIONS)}.")
     posterior = _as_chains(posterior, chains)
     return Approximation(posterior, check, time.perf_counter() - start)
-
-
-@contextmanager
-def _quiet(name: str):
-    """The logger ``name`` at WARNING while the block runs."""
-    logger = logging.getLogger(name)
-    level = logger.level
-    logger.setLevel(logging.WARNING)
-    try:
-        yield
-    finally:
-        logger.setLevel(level)
 
 
 def _pathfinder_khat(idata) -> float:
