@@ -53,11 +53,19 @@ def psis_log_weights(log_p: np.ndarray, log_q: np.ndarray) -> tuple[np.ndarray |
         return np.where(np.isfinite(log_w), -np.log(finite.size), -np.inf), 0.0
     try:
         # arviz-stats's psislw takes log-likelihoods as PSIS-LOO does (weights exp(-input))
-        smoothed, khat = array_stats.psislw(np.max(log_w[np.isfinite(log_w)]) - log_w)
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            smoothed, khat = array_stats.psislw(np.max(log_w[np.isfinite(log_w)]) - log_w)
     except ValueError:
         return None, float("nan")
-    smoothed = np.asarray(smoothed, dtype=float)
-    return smoothed - np.logaddexp.reduce(smoothed), float(np.asarray(khat))
+    smoothed, khat = np.asarray(smoothed, dtype=float), float(np.asarray(khat))
+    if not np.isfinite(khat):
+        # PSIS's tail fit fails when the log ratios span thousands (a q far from p: ADVI on the
+        # 10^6-row model): then a few draws hold all the weight, the heaviest tail there is
+        raw = log_w - np.logaddexp.reduce(finite)
+        if 1 / np.sum(np.exp(2 * raw[np.isfinite(raw)])) < 0.01 * finite.size:
+            return raw, float("inf")
+        return None, float("nan")
+    return smoothed - np.logaddexp.reduce(smoothed), khat
 
 
 def psis_khat(log_p: np.ndarray, log_q: np.ndarray) -> float:
@@ -105,14 +113,15 @@ def check_draws(log_p, log_q, columns: dict[str, np.ndarray], correlations=()) -
 def khat_verdict(method: str, khat: float, check: Check | None = None) -> str:
     """One line for the summary: the k-hat and whether the approximation can be trusted."""
     moved = "" if check is None else check.moved
-    if not np.isfinite(khat):
+    if np.isnan(khat):
         return (
             f"{method} approximation: the Pareto k-hat could not be computed, so its accuracy "
             "is unknown; confirm with method='nuts'."
         )
     if khat >= KHAT_OK:
+        shown = f"{khat:.2f}" if np.isfinite(khat) else "far above 1 (a few draws hold the weight)"
         return (
-            f"{method} approximation NOT reliable: Pareto k-hat {khat:.2f} >= {KHAT_OK} "
+            f"{method} approximation NOT reliable: Pareto k-hat {shown} >= {KHAT_OK} "
             "(importance ratios p/q): the approximation misses part of the posterior. Do not "
             "report these estimates; run method='nuts' (the default)."
         )

@@ -167,6 +167,10 @@ def test_what_the_khat_cannot_see_is_caught_by_reweighting():
     assert "close enough" in khat_verdict("laplace", same.khat, same)
     assert "at most" in khat_verdict("laplace", same.khat, same)
     assert "could not be computed" in khat_verdict("laplace", float("nan"), Check(float("nan")))
+    # log ratios spanning 10^4: PSIS's tail fit fails, one draw holds the weight: unreliable
+    z = np.random.default_rng(1).normal(size=1000)
+    far = check_draws(-1e6 * np.abs(z), np.zeros_like(z), {"b": z})
+    assert far.khat == np.inf and "NOT reliable" in khat_verdict("advi", far.khat, far)
 
 
 @pytest.fixture(scope="module")
