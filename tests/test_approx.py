@@ -213,6 +213,12 @@ def test_laplace_fit_verbs(laplace_fit, sleepstudy):
     assert np.isfinite(float(loo.elpd))
 
 
+def test_collapsed_laplace_needs_no_pymc_extras(sleepstudy, monkeypatch):
+    monkeypatch.setitem(sys.modules, "pymc_extras", None)
+    fit = fh.model(FORMULA, sleepstudy).fit(method="laplace", draws=50, chains=1, seed=2)
+    assert fit.settings["construction"] == "collapsed" and "compile" in fit.settings["phases"]
+
+
 def test_laplace_fit_saves_and_loads(laplace_fit, tmp_path):
     path = tmp_path / "laplace.nc"
     laplace_fit.save(path)
