@@ -3,42 +3,40 @@
 ``fh.fit(..., method="laplace" | "pathfinder" | "advi")`` runs, on the same PyMC model that NUTS
 would sample, one of the approximations PyMC and pymc-extras provide (no optimiser of our own):
 
-* ``"laplace"``: :func:`pymc_extras.fit_laplace` (mode and curvature in the unconstrained
-  space). With the collapsed gaussian construction the group effects are already integrated out,
-  so this is a Laplace approximation of the hyperparameters' marginal posterior; the group
-  effects are then drawn exactly given each draw, as after NUTS.
+* ``"laplace"``: for a collapsed gaussian model (group effects integrated out, a handful of
+  hyperparameters left) :func:`formulahier.laplace.collapsed_laplace`: scipy's L-BFGS-B on the
+  log-density and gradient that NUTS's callback route compiles, the curvature by finite
+  differences of that exact gradient; the group effects are then drawn exactly given each
+  draw, as after NUTS. Any other model: :func:`pymc_extras.fit_laplace` (mode and curvature of
+  all its free variables, group effects included, which costs pymc-extras' own compiles).
 * ``"pathfinder"``: :func:`pymc_extras.fit_pathfinder` (multi-path, importance resampled).
 * ``"advi"``: :func:`pymc.fit` with mean-field ADVI.
 
-Whether the approximation can be trusted is judged as brms and Stan do for their approximate
-algorithms (Yao et al. 2018, Vehtari et al. 2024): draws from the approximation ``q`` are weighted
-by ``p(theta | y) / q(theta)`` (unnormalised, unconstrained space) and the Pareto shape ``k`` of
-the largest weights is estimated with PSIS. ``k < 0.5``: the approximation is close enough for
-posterior means and intervals; ``0.5 <= k < 0.7``: roughly right (the summary says group sds and
-intervals may be off and to confirm with NUTS); ``k >= 0.7``: it is not, and the summary says
-so and names NUTS.
-For Pathfinder the ``k`` is pymc-extras's own, of its multi-path importance ratios (from
-pymc-extras 0.15.1; 0.15.0 computed it on the reciprocal ratios, and then the summary says the
-accuracy is unknown and names NUTS).
+Whether the approximation can be trusted is :mod:`formulahier.approx_check`: the Pareto k-hat
+of the importance ratios p/q (PSIS) and what reweighting q's draws by p/q moves. For Pathfinder,
+whose draws are importance-resampled already, the ``k`` is pymc-extras's own, of its multi-path
+importance ratios (from pymc-extras 0.15.1; 0.15.0 computed it on the reciprocal ratios, and
+then the summary says the accuracy is unknown and names NUTS).
 """
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
+from .approx_check import Check, check_draws
 from .errors import SamplerError
+from .progress import quiet_logger
 
-__all__ = ["APPROXIMATIONS", "METHODS", "Approximation", "approximate", "khat_verdict"]
+__all__ = ["APPROXIMATIONS", "METHODS", "Approximation", "approximate"]
 
 METHODS = ("nuts", "laplace", "pathfinder", "advi")
 APPROXIMATIONS = METHODS[1:]
-KHAT_GOOD = 0.5  # below: the approximation is close (Yao et al. 2018)
-KHAT_OK = 0.7  # at or above: unreliable (Vehtari et al. 2024)
 KHAT_DRAWS = 1000  # draws from q used for the k-hat
 
 
@@ -47,33 +45,9 @@ class Approximation:
     """Draws of an approximate posterior and how far they can be trusted."""
 
     posterior: object  # xarray.Dataset (chain, draw, ...), constrained values, Bambi's names
-    khat: float  # Pareto k-hat of the importance ratios p / q (nan if it could not be computed)
+    check: Check  # Pareto k-hat of p / q, and what reweighting by p / q moves
     seconds: float
-
-
-def khat_verdict(method: str, khat: float) -> str:
-    """One line for the summary: the k-hat and whether the approximation can be trusted."""
-    if not np.isfinite(khat):
-        return (
-            f"{method} approximation: the Pareto k-hat could not be computed, so its accuracy "
-            "is unknown; confirm with method='nuts'."
-        )
-    if khat < KHAT_GOOD:
-        return (
-            f"{method} approximation: Pareto k-hat {khat:.2f} < {KHAT_GOOD} (importance ratios "
-            "p/q): close enough for means and intervals; run method='nuts' for final results."
-        )
-    if khat < KHAT_OK:
-        return (
-            f"{method} approximation only roughly right: Pareto k-hat {khat:.2f} (importance "
-            f"ratios p/q; {KHAT_GOOD}-{KHAT_OK}): population effects are usable, but group-level "
-            "sds and interval widths can be off by 10% or more; confirm with method='nuts'."
-        )
-    return (
-        f"{method} approximation NOT reliable: Pareto k-hat {khat:.2f} >= {KHAT_OK} (importance "
-        "ratios p/q): the approximation misses part of the posterior. Do not report these "
-        "estimates; run method='nuts' (the default)."
-    )
+    phases: dict[str, float] = field(default_factory=dict)  # seconds per step, where known
 
 
 def _pmx():
@@ -88,12 +62,25 @@ def _pmx():
     return pymc_extras
 
 
-def approximate(model, method: str, draws: int, chains: int, seed, progressbar: bool):
-    """Run ``method`` on the PyMC ``model``; ``draws x chains`` draws as ``chains`` chains."""
+def approximate(
+    model, method: str, draws: int, chains: int, seed, progressbar: bool, collapsed: bool = False
+):
+    """Run ``method`` on the PyMC ``model``; ``draws x chains`` draws as ``chains`` chains.
+
+    ``collapsed``: the model's group effects are integrated out (a few hyperparameters are
+    left), and ``"laplace"`` then runs on the compiled gradient (:mod:`.laplace`).
+    """
     import pytensor
 
     n = draws * chains
     start = time.perf_counter()
+    if method == "laplace" and collapsed:
+        from .laplace import collapsed_laplace
+
+        posterior, log_p, log_q, phases = collapsed_laplace(model, draws, chains, seed)
+        check = _check(log_p, log_q, _scalars(posterior, log_p.size))
+        phases["check"] = time.perf_counter() - start - sum(phases.values())
+        return Approximation(posterior, check, time.perf_counter() - start, phases)
     # a constant-folding rewrite of pymc-extras's graphs fails harmlessly (it is skipped) and
     # PyTensor would log its traceback; pymc-extras's own warnings are replaced by the k-hat
     with warnings.catch_warnings(), pytensor.config.change_flags(on_opt_error="ignore"):
@@ -105,29 +92,32 @@ def approximate(model, method: str, draws: int, chains: int, seed, progressbar: 
             rows = [str(r) for r in idata["fit"]["mean_vector"].coords["rows"].values]
             mean = idata["fit"]["mean_vector"].values
             cov = idata["fit"]["covariance_matrix"].values
-            khat = _gaussian_khat(model, rows, mean, cov, seed)
+            check = _gaussian_check(model, rows, mean, cov, seed)
             posterior = idata["posterior"].to_dataset()
         elif method == "pathfinder":
             idata = _pmx().fit_pathfinder(
                 model=model, num_draws=n, random_seed=seed, progressbar=progressbar
             )
-            khat = _pathfinder_khat(idata)
+            # its draws are importance-resampled already: the k-hat alone
+            check = Check(_pathfinder_khat(idata))
             posterior = idata["posterior"].to_dataset()
         elif method == "advi":
             import pymc as pm
 
-            fitted = pm.fit(
-                method="advi", model=model, random_seed=seed, progressbar=progressbar
-            )
+            # pm.fit logs a "Finished [100%]" line
+            with quiet_logger("pymc.variational.inference", logging.WARNING):
+                fitted = pm.fit(
+                    method="advi", model=model, random_seed=seed, progressbar=progressbar
+                )
             posterior = fitted.sample(n, random_seed=seed, return_inferencedata=True)
             posterior = posterior["posterior"].to_dataset()
             mean, std = fitted.mean.eval(), fitted.std.eval()
             rows = _rows_of(fitted.ordering, mean.size)
-            khat = _gaussian_khat(model, rows, mean, np.diag(std**2), seed)
+            check = _gaussian_check(model, rows, mean, np.diag(std**2), seed)
         else:  # pragma: no cover - checked by the caller
             raise SamplerError(f"Unknown method {method!r}; one of {list(APPROXIMATIONS)}.")
     posterior = _as_chains(posterior, chains)
-    return Approximation(posterior, khat, time.perf_counter() - start)
+    return Approximation(posterior, check, time.perf_counter() - start)
 
 
 def _pathfinder_khat(idata) -> float:
@@ -175,14 +165,46 @@ def _rows_of(ordering, size: int) -> list[str]:
 _BASE = re.compile(r"^(.*?)(\[[^\]]*\])?$")
 
 
-def _gaussian_khat(model, rows: list[str], mean, cov, seed) -> float:
-    """Pareto k-hat of p/q for q = Normal(mean, cov) over the unconstrained ``rows``."""
-    try:
-        from arviz_stats.base import array_stats
+def _scalars(posterior, m: int) -> dict[str, np.ndarray]:
+    """The first ``m`` draws of the quantities a fit reports, by name (see :func:`_columns`)."""
+    return _columns(
+        (name, da.to_numpy().reshape(-1, *da.shape[2:])[:m]) for name, da in posterior.items()
+    )
 
+
+def _columns(named) -> dict[str, np.ndarray]:
+    """``name[i]`` -> draws, of each ``(name, (draw, ...) array)``.
+
+    Offsets and variables of more than 100 values (group effects, per-observation values) are
+    left out.
+    """
+    out = {}
+    for name, values in named:
+        if name.endswith(("_offset", "_chol", "__")) or values[0].size > 100:
+            continue
+        values = values.reshape(values.shape[0], -1)
+        for i in range(values.shape[1]):
+            out[name if values.shape[1] == 1 else f"{name}[{i}]"] = values[:, i]
+    return out
+
+
+def _check(log_p, log_q, columns: dict[str, np.ndarray]) -> Check:
+    correlations = {c for c in columns if c.split("[")[0].endswith("_corr")}
+    return check_draws(log_p, log_q, columns, correlations)
+
+
+def _gaussian_check(model, rows: list[str], mean, cov, seed) -> Check:
+    """:func:`check_draws` for q = Normal(mean, cov) over the unconstrained ``rows``.
+
+    The moves are those of the quantities the fit reports (constrained: sigma, the sds, the
+    correlations, the population effects) at q's draws.
+    """
+    import pymc as pm
+
+    try:
         points = _points(model, rows)
         if points is None:
-            return float("nan")
+            return Check(float("nan"))
         rng = np.random.default_rng(None if seed is None else [int(seed), 23])
         chol = np.linalg.cholesky(np.asarray(cov, dtype=float))
         z = rng.standard_normal((KHAT_DRAWS, len(mean)))
@@ -190,12 +212,17 @@ def _gaussian_khat(model, rows: list[str], mean, cov, seed) -> float:
         logq = -0.5 * np.sum(z**2, axis=1) - np.log(np.diag(chol)).sum()
         logp_fn = model.compile_logp(jacobian=True)
         logp = np.array([logp_fn(points(t)) for t in theta], dtype=float)
-        log_w = np.where(np.isfinite(logp), logp - logq, -np.inf)
-        # arviz-stats's psislw takes log-likelihoods as PSIS-LOO does (weights exp(-input))
-        _, khat = array_stats.psislw(np.max(log_w[np.isfinite(log_w)]) - log_w)
-        return float(np.asarray(khat))
-    except (np.linalg.LinAlgError, ValueError):
-        return float("nan")
+    except np.linalg.LinAlgError:
+        return Check(float("nan"))
+    kept = [
+        v
+        for v in pm.util.get_default_varnames(model.unobserved_value_vars, False)
+        if "__obs__" not in model.named_vars_to_dims.get(v.name, ())
+    ]
+    expand = model.compile_fn(kept, inputs=model.value_vars, on_unused_input="ignore")
+    values = [expand(points(t)) for t in theta]
+    named = [(v.name, np.stack([np.asarray(d[j]) for d in values])) for j, v in enumerate(kept)]
+    return _check(logp, logq, _columns(named))
 
 
 def _points(model, rows: list[str]):

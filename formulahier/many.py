@@ -28,6 +28,7 @@ from multiprocessing import get_context
 from typing import Any
 
 from .errors import OptionError
+from .progress import quiet_logger
 
 __all__ = [
     "JobResult",
@@ -65,16 +66,9 @@ class JobResult:
         return self.error is None
 
 
-@contextlib.contextmanager
-def quiet_pymc():
+def quiet_pymc() -> contextlib.AbstractContextManager[None]:
     """PyMC's info lines ("Sampling: [...]", "NUTS: [...]") once per job: silenced."""
-    logger = logging.getLogger("pymc")
-    level = logger.level
-    logger.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        logger.setLevel(level)
+    return quiet_logger("pymc", logging.ERROR)
 
 
 def _call(func: Callable, job: Any, index: int) -> JobResult:

@@ -11,7 +11,8 @@ import pandas as pd
 
 from . import construct
 from . import validate as check
-from .approx import approximate, khat_verdict
+from .approx import approximate
+from .approx_check import khat_verdict
 from .backend import BlockInfo, add_exact_effects, bambi_posterior, observed_data
 from .callback_nuts import sample_callbacks
 from .errors import (
@@ -278,19 +279,24 @@ class Model:
         start = time.perf_counter()
         seed = settings.seed
         result = approximate(
-            self.pymc_model, how, settings.draws, settings.chains, seed, settings.progressbar
-        )
+            self.pymc_model, how, settings.draws, settings.chains, seed, settings.progressbar,
+            collapsed=self.collapsed,
+        )  # fmt: skip
         idata = xr.DataTree()
         if not self.collapsed:
             idata["observed_data"] = observed_data(self.bambi)
         posterior = result.posterior
         posterior = posterior[[v for v in posterior.data_vars if not v.endswith("__")]]
+        drawn = time.perf_counter()
         posterior = self._finish_posterior(bambi_posterior(self.bambi, posterior), idata, seed)
         idata["posterior"] = posterior
         seconds = time.perf_counter() - start
+        phases = {**result.phases, "finish": time.perf_counter() - drawn}
         # tune is unused here but kept, so that update(method="nuts") warms up as asked;
         # sampler_kwargs holds the method: update() refits with the same method
-        run = {"method": how, "khat": result.khat, "verdict": khat_verdict(how, result.khat)}
+        check = result.check
+        run = {"method": how, "khat": check.khat, "verdict": khat_verdict(how, check.khat, check)}
+        run["phases"] = {k: round(v, 4) for k, v in phases.items()}
         return Fit(self, idata, self._record(settings, "auto", run, {"method": how}), seconds)
 
     def _record(

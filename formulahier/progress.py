@@ -11,12 +11,13 @@ through PyMC and shows the same table (checked: it lands on stderr too).
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager, redirect_stdout
 
-__all__ = ["PLAIN_WIDTH", "progress_on_stderr"]
+__all__ = ["PLAIN_WIDTH", "progress_on_stderr", "quiet_logger"]
 
 PLAIN_WIDTH = 160  # wide enough for PyMC's eight columns with four chains
 
@@ -48,3 +49,15 @@ def _is_terminal(stream) -> bool:
         return bool(stream.isatty())
     except (AttributeError, ValueError):  # closed or replaced streams
         return False
+
+
+@contextmanager
+def quiet_logger(name: str, level: int = logging.ERROR) -> Iterator[None]:
+    """Inside the block, the logger ``name`` lets through only messages of ``level`` and up."""
+    logger = logging.getLogger(name)
+    before = logger.level
+    logger.setLevel(level)
+    try:
+        yield
+    finally:
+        logger.setLevel(before)

@@ -6,13 +6,15 @@ compiled); their accuracy against NUTS is measured by the benchmark (docs/perfor
 
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 import formulahier as fh
-from formulahier.approx import KHAT_OK, _gaussian_khat, khat_verdict
+from formulahier.approx import _gaussian_check
+from formulahier.approx_check import KHAT_OK, Check, check_draws, khat_verdict, psis_khat
 from formulahier.errors import OptionError, SamplerError
 from formulahier.samplers import AUTO_NUTPIE_CELLS, CALLBACK_MAX_CELLS, auto_sampler
 
@@ -86,8 +88,46 @@ def test_unknown_method_and_options(sleepstudy):
 
 def test_missing_pymc_extras(sleepstudy, monkeypatch):
     monkeypatch.setitem(sys.modules, "pymc_extras", None)
+    # a model whose group effects are sampled takes pymc-extras' route
     with pytest.raises(SamplerError, match=r"formulahier\[approx\]"):
-        fh.model(FORMULA, sleepstudy).fit(method="laplace", draws=10, chains=1)
+        fh.model(FORMULA, sleepstudy, collapse=False).fit(method="laplace", draws=10, chains=1)
+
+
+def test_collapsed_laplace_is_exact_on_a_gaussian_posterior():
+    import pymc as pm
+
+    from formulahier.laplace import collapsed_laplace
+
+    with pm.Model(coords={"k": ["a", "b"]}) as model:
+        x = pm.Normal("x", [1.0, -2.0], [2.0, 0.5], dims="k")
+        pm.Deterministic("twice", 2 * x, dims="k")
+    posterior, log_p, log_q, phases = collapsed_laplace(model, draws=2000, chains=2, seed=3)
+    assert dict(posterior["x"].sizes) == {"chain": 2, "draw": 2000, "k": 2}
+    draws = posterior["x"].to_numpy().reshape(-1, 2)
+    np.testing.assert_allclose(draws.mean(0), [1.0, -2.0], atol=0.1)
+    np.testing.assert_allclose(draws.std(0), [2.0, 0.5], rtol=0.05)
+    np.testing.assert_allclose(posterior["twice"].to_numpy(), 2 * posterior["x"].to_numpy())
+    # q is p up to a constant: equal weights, k-hat far below 0.5
+    assert np.ptp(log_p - log_q) < 1e-6 and psis_khat(log_p, log_q) < 0.3
+    assert set(phases) == {"compile", "mode", "curvature", "khat", "expand"}
+
+
+def test_laplace_curvature_is_the_exact_hessian_or_refused():
+    from formulahier.laplace import _precision_cholesky
+
+    precision = np.array([[2.0, 0.6], [0.6, 1.0]])
+
+    def gaussian(x):  # log p = -x' P x / 2
+        return -0.5 * x @ precision @ x, -precision @ x
+
+    chol = _precision_cholesky(gaussian, np.array([0.3, -0.2]))
+    np.testing.assert_allclose(chol @ chol.T, precision, rtol=1e-6)
+
+    def saddle(x):  # log p = -x0^2 / 2 + x1^2 / 2: no maximum
+        return -0.5 * x[0] ** 2 + 0.5 * x[1] ** 2, np.array([-x[0], x[1]])
+
+    with pytest.raises(SamplerError, match="not curved downwards.*method='nuts'"):
+        _precision_cholesky(saddle, np.zeros(2))
 
 
 def test_khat_of_an_exact_gaussian_is_small():
@@ -95,18 +135,46 @@ def test_khat_of_an_exact_gaussian_is_small():
 
     with pm.Model() as model:
         pm.Normal("a", 1.0, 2.0, shape=2)
-    k = _gaussian_khat(model, ["a[0]", "a[1]"], np.array([1.0, 1.2]), np.eye(2) * 5.0, seed=1)
-    assert k < 0.3
+    rows = ["a[0]", "a[1]"]
+    good = _gaussian_check(model, rows, np.array([1.0, 1.2]), np.eye(2) * 4.0, seed=1)
+    assert good.khat < 0.3 and not good.too_far
     # a misplaced, too narrow approximation: the ratios have heavy tails
-    k_bad = _gaussian_khat(model, ["a[0]", "a[1]"], np.array([5.0, 5.0]), np.eye(2) * 0.5, 1)
-    assert k_bad > KHAT_OK
-    assert "NOT reliable" in khat_verdict("laplace", k_bad)
-    assert "method='nuts'" in khat_verdict("laplace", k_bad)
+    bad = _gaussian_check(model, rows, np.array([5.0, 5.0]), np.eye(2) * 0.5, 1)
+    assert bad.khat > KHAT_OK
+    assert "NOT reliable" in khat_verdict("laplace", bad.khat, bad)
+    assert "method='nuts'" in khat_verdict("laplace", bad.khat, bad)
+
+
+def test_what_the_khat_cannot_see_is_caught_by_reweighting():
+    rng = np.random.default_rng(4)
+    # q = N(0, 1.5^2) for p = N(0, 1): bounded weights, small k-hat, but the sd is 50% too big
+    x = rng.normal(0, 1.5, 4000)
+    wide = check_draws(-0.5 * x**2, -0.5 * (x / 1.5) ** 2, {"b": x})
+    assert wide.khat < 0.5 and not wide.too_far and wide.width_percent < -25
+    verdict = khat_verdict("advi", wide.khat, wide)
+    assert "roughly right" in verdict and "interval widths are off" in verdict
+    assert "the sd of b by" in verdict and "method='nuts'" in verdict
+    # q = N(0.5, 1) for p = N(0, 1): the mean is 0.5 sd off, with a small k-hat
+    x = rng.normal(0.5, 1, 4000)
+    shifted = check_draws(-0.5 * x**2, -0.5 * (x - 0.5) ** 2, {"b": x, "r": np.tanh(x)}, {"r"})
+    assert shifted.khat < 0.5 and shifted.too_far and shifted.moved.startswith("the mean of b by -0.")
+    verdict = khat_verdict("advi", shifted.khat, shifted)
+    assert "NOT reliable: reweighting its draws by p/q" in verdict and "method='nuts'" in verdict
+    # q = p: nothing moves, and the verdict says by how little
+    y = rng.normal(size=4000)
+    same = check_draws(-0.5 * y**2, -0.5 * y**2, {"b": y, "sd": np.exp(y / 4)})
+    assert not same.too_far and same.khat == 0.0 and same.width_percent == 0.0
+    assert "close enough" in khat_verdict("laplace", same.khat, same)
+    assert "at most" in khat_verdict("laplace", same.khat, same)
+    assert "could not be computed" in khat_verdict("laplace", float("nan"), Check(float("nan")))
+    # log ratios spanning 10^4: PSIS's tail fit fails, one draw holds the weight: unreliable
+    z = np.random.default_rng(1).normal(size=1000)
+    far = check_draws(-1e6 * np.abs(z), np.zeros_like(z), {"b": z})
+    assert far.khat == np.inf and "NOT reliable" in khat_verdict("advi", far.khat, far)
 
 
 @pytest.fixture(scope="module")
-def laplace_fit(sleepstudy):
-    pytest.importorskip("pymc_extras")
+def laplace_fit(sleepstudy):  # collapsed: the compiled-gradient route, no pymc-extras needed
     return fh.fit(FORMULA, sleepstudy, method="laplace", draws=250, chains=4, seed=1,
                   progressbar=False)
 
@@ -125,6 +193,30 @@ def test_laplace_fit_reads_like_a_fit(laplace_fit, sleepstudy):
     ranef = fit.ranef()["Subject"]
     assert ranef.shape[0] == 18 and np.isfinite(ranef.to_numpy()).all()
     assert np.isfinite(fit.settings["khat"])
+    # the collapsed model's hyperparameters went through the compiled gradient, not pymc-extras
+    assert {"compile", "mode", "curvature", "khat", "expand", "finish"} <= set(
+        fit.settings["phases"]
+    )
+
+
+def test_laplace_fit_verbs(laplace_fit, sleepstudy):
+    fit = laplace_fit
+    coef = fit.coef()["Subject"]
+    assert coef.shape[0] == 18 and np.isfinite(coef.to_numpy()).all()
+    new = sleepstudy.head(5)
+    pred = fit.predict(new)
+    assert len(pred) == 5 and np.isfinite(pred.select_dtypes("number").to_numpy()).all()
+    # the observed rows' log-likelihood comes from the exactly drawn group effects
+    with warnings.catch_warnings():  # a few influential rows: PSIS's own warning, as after NUTS
+        warnings.simplefilter("ignore", fh.FormulahierWarning)
+        loo = fit.loo()
+    assert np.isfinite(float(loo.elpd))
+
+
+def test_collapsed_laplace_needs_no_pymc_extras(sleepstudy, monkeypatch):
+    monkeypatch.setitem(sys.modules, "pymc_extras", None)
+    fit = fh.model(FORMULA, sleepstudy).fit(method="laplace", draws=50, chains=1, seed=2)
+    assert fit.settings["construction"] == "collapsed" and "compile" in fit.settings["phases"]
 
 
 def test_laplace_fit_saves_and_loads(laplace_fit, tmp_path):

@@ -33,7 +33,18 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     # arguments -> complete spec -> backend, one stage after another; prior tables; the
     # approximate methods (laplace, pathfinder, advi) that Model.fit calls instead of NUTS
     # and nutpie's callback route (callback_nuts)
-    ("construction", ("construct", "prior_check", "approx", "samplers", "callback_nuts")),
+    (
+        "construction",
+        (
+            "construct",
+            "prior_check",
+            "approx",
+            "approx_check",
+            "laplace",
+            "samplers",
+            "callback_nuts",
+        ),
+    ),
     # what Fit delegates to: they take a fit-like object and never import fit.py
     (
         "after the fit",

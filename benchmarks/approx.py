@@ -1,0 +1,215 @@
+"""NUTS against the approximate methods, side by side in one run, per phase, one fresh process each.
+
+    python -m benchmarks.approx                                   # ozone and the 10^6-row model
+    python -m benchmarks.approx --models sleepstudy,ozone,radon_intercepts,radon_slopes,cbpp
+    python -m benchmarks.approx --models big --methods laplace    # one cell
+
+Every (model, method) cell runs in its own fresh process (``--cell MODEL METHOD``), with its
+address space capped (``--mem-gb``), so no cell profits from another's compiled functions. A
+cell prints one JSON line: seconds per phase (``import`` of formulahier and of the backend,
+``build`` = data + ``fh.model`` + the PyMC graph, ``fit``, ``summary`` = the printed summary),
+the approximation's own steps (``fit.settings["phases"]``), the sampler that ran, the Pareto
+k-hat and the verdict, and the estimates. The parent prints two tables: wall times with the
+ratio of NUTS's fit time to each method's (and of build + fit), and the accuracy of each method
+against the NUTS fit of the same run (population effects in NUTS posterior sds, group-level sds
+and sigma in %, posterior sds, i.e. interval widths, in %), with the k-hat and the verdict the
+summary printed. The load average is printed beside every cell: the machine is shared.
+
+Models: ``sleepstudy``, ``ozone``, ``radon_intercepts``, ``radon_slopes``, ``cbpp`` (the
+reference models of ``benchmarks.cases``; default draws 4 x 1000 after 1000 warm-up) and
+``big``: ``y ~ x + (x | g)``, 10^6 rows, 10^4 levels (``benchmarks.scale_one.simulate``;
+2 x 250 draws after 250 warm-up, as ``benchmarks.big_fit``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+
+MODELS = ("sleepstudy", "ozone", "radon_intercepts", "radon_slopes", "cbpp", "big")
+METHODS = ("nuts", "laplace", "pathfinder", "advi")
+CASE_NAMES = {"ozone": "ozone_slopes"}  # benchmarks.cases names
+
+
+def _data_and_formula(name: str):
+    if name == "big":
+        from benchmarks.scale_one import FORMULAS, simulate
+
+        formula, family = FORMULAS["gaussian"]
+        return simulate("gaussian", 1_000_000, 10_000), formula, family, (250, 250, 2)
+    from benchmarks.cases import CASES
+
+    case = CASES[CASE_NAMES.get(name, name)]
+    return case.data(), case.formula, case.family, (1000, 1000, 4)
+
+
+def _estimates(fit) -> dict:
+    """Population effects (mean, sd) and group-level sds, correlations and sigma (mean)."""
+    fixef = fit.fixef()
+    out = {"fixef": {k: [float(fixef.loc[k, "estimate"]), float(fixef.loc[k, "std_error"])]
+                     for k in fixef.index}}  # fmt: skip
+    sds, errors = {}, {}
+    for row in fit.varcorr().itertuples():
+        if row.group == "Residual":
+            name = "sigma"
+        elif isinstance(row.var2, str):
+            name = f"cor({row.var1},{row.var2}|{row.group})"
+        else:
+            name = f"sd({row.var1}|{row.group})"
+        sds[name], errors[name] = float(row.estimate), float(row.std_error)
+    out["sds"], out["sd_errors"] = sds, errors
+    return out
+
+
+def cell(model: str, method: str, mem_gb: float) -> dict:
+    """One fit in this process; the dict printed as the cell's JSON line."""
+    cap = int(mem_gb * 1024**3)
+    resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
+    import warnings
+
+    warnings.filterwarnings("ignore")
+    times = {}
+    t = time.perf_counter()
+    import formulahier as fh
+
+    times["import"] = time.perf_counter() - t
+    t = time.perf_counter()
+    import formulahier.backend  # noqa: F401  (Bambi, PyMC, PyTensor)
+
+    times["backend import"] = time.perf_counter() - t
+    t = time.perf_counter()
+    data, formula, family, (draws, tune, chains) = _data_and_formula(model)
+    m = fh.model(formula, data, family=family)
+    m.build()
+    times["build"] = time.perf_counter() - t
+    t = time.perf_counter()
+    fit = m.fit(method=method, draws=draws, tune=tune, chains=chains, seed=1, progressbar=False)
+    times["fit"] = time.perf_counter() - t
+    t = time.perf_counter()
+    text = str(fit)
+    times["summary"] = time.perf_counter() - t
+    verdict = fit.settings.get("verdict", "")
+    return {
+        "model": model,
+        "method": method,
+        "times": times,
+        "steps": fit.settings.get("phases", {}),
+        "sampler": fit.settings.get("sampler"),
+        "construction": fit.settings.get("construction"),
+        "khat": fit.settings.get("khat"),
+        "verdict": verdict,
+        "header_names_method": f"method {method}" in text or method == "nuts",
+        "peak_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
+        **_estimates(fit),
+    }
+
+
+def _run_cell(model: str, method: str, mem_gb: float) -> dict:
+    load = os.getloadavg()[0]
+    cmd = [sys.executable, "-m", "benchmarks.approx", "--cell", model, method,
+           "--mem-gb", str(mem_gb)]  # fmt: skip
+    t = time.perf_counter()
+    out = subprocess.run(cmd, capture_output=True, text=True)
+    wall = time.perf_counter() - t
+    lines = [ln for ln in out.stdout.splitlines() if ln.startswith("{")]
+    if out.returncode != 0 or not lines:
+        return {"model": model, "method": method, "error": out.stderr.strip()[-400:],
+                "load": load}  # fmt: skip
+    result = json.loads(lines[-1])
+    result.update(process=wall, load=load)
+    return result
+
+
+def _tier(verdict: str) -> str:
+    for words, tier in (("NOT reliable", "NOT reliable"), ("roughly", "roughly right"),
+                        ("close enough", "close"), ("unknown", "unknown")):  # fmt: skip
+        if words in verdict:
+            return tier
+    return "-"
+
+
+def _print_times(results: list[dict]) -> None:
+    print("\n| model | method | sampler / construction | load | import s | build s | fit s | "
+          "summary s | process s | NUTS fit / fit | NUTS (build+fit) / (build+fit) | steps |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    nuts = {r["model"]: r for r in results if r["method"] == "nuts" and "error" not in r}
+    for r in results:
+        if "error" in r:
+            print(f"| {r['model']} | {r['method']} | error: {r['error'][-120:]} |")
+            continue
+        t = r["times"]
+        ref = nuts.get(r["model"])
+        ratio = both = "-"
+        if ref is not None:
+            ratio = f"{ref['times']['fit'] / t['fit']:.1f}x"
+            both = (ref["times"]["build"] + ref["times"]["fit"]) / (t["build"] + t["fit"])
+            both = f"{both:.1f}x"
+        steps = ", ".join(f"{k} {v:.2f}" for k, v in r["steps"].items())
+        print(f"| {r['model']} | {r['method']} | {r['sampler']}, {r['construction']} | "
+              f"{r['load']:.1f} | {t['import'] + t['backend import']:.2f} | {t['build']:.2f} | "
+              f"{t['fit']:.2f} | {t['summary']:.2f} | {r['process']:.1f} | {ratio} | {both} | "
+              f"{steps} |")  # fmt: skip
+
+
+def _print_accuracy(results: list[dict]) -> None:
+    nuts = {r["model"]: r for r in results if r["method"] == "nuts" and "error" not in r}
+    print("\n| model | method | k-hat | verdict | worst population effect (NUTS sds) | "
+          "worst group sd / sigma (%) | worst posterior sd (%) | every estimate |")
+    print("|---|---|---|---|---|---|---|---|")
+    for r in results:
+        ref = nuts.get(r["model"])
+        if "error" in r or r["method"] == "nuts" or ref is None:
+            continue
+        pop = {k: (v[0] - ref["fixef"][k][0]) / ref["fixef"][k][1] for k, v in r["fixef"].items()}
+        rel = {k: 100 * (v / ref["sds"][k] - 1) for k, v in r["sds"].items()
+               if not k.startswith("cor(")}  # fmt: skip
+        cor = {k: v - ref["sds"][k] for k, v in r["sds"].items() if k.startswith("cor(")}
+        widths = {k: 100 * (v[1] / ref["fixef"][k][1] - 1) for k, v in r["fixef"].items()}
+        widths.update({k: 100 * (v / ref["sd_errors"][k] - 1)
+                       for k, v in r["sd_errors"].items()})  # fmt: skip
+        worst_width = max(widths.items(), key=lambda kv: abs(kv[1]))
+        worst_pop = max(pop.items(), key=lambda kv: abs(kv[1]))
+        worst_sd = max(rel.items(), key=lambda kv: abs(kv[1]))
+        every = "; ".join(
+            [f"{k} {v:+.2f} sd" for k, v in pop.items()]
+            + [f"{k} {v:+.1f}%" for k, v in rel.items()]
+            + [f"{k} {v:+.3f}" for k, v in cor.items()]
+        )
+        khat = r["khat"]
+        khat = "-" if khat is None or khat != khat else f"{khat:.2f}"
+        print(f"| {r['model']} | {r['method']} | {khat} | {_tier(r['verdict'])} | "
+              f"{worst_pop[0]} {worst_pop[1]:+.2f} | {worst_sd[0]} {worst_sd[1]:+.1f}% | "
+              f"{worst_width[0]} {worst_width[1]:+.0f}% | {every} |")  # fmt: skip
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.approx")
+    ap.add_argument("--models", default="ozone,big", help=f"comma-separated, of {MODELS}")
+    ap.add_argument("--methods", default=",".join(METHODS), help=f"of {METHODS}")
+    ap.add_argument("--mem-gb", type=float, default=8.0)
+    ap.add_argument("--cell", nargs=2, metavar=("MODEL", "METHOD"), help=argparse.SUPPRESS)
+    ap.add_argument("--json", help="also write every cell's result to this file")
+    args = ap.parse_args()
+    if args.cell:
+        print(json.dumps(cell(*args.cell, args.mem_gb)), flush=True)
+        return
+    results = []
+    for model in args.models.split(","):
+        for method in args.methods.split(","):
+            r = _run_cell(model, method, args.mem_gb)
+            results.append(r)
+            print(json.dumps(r), flush=True)
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=1)
+    _print_times(results)
+    _print_accuracy(results)
+
+
+if __name__ == "__main__":
+    main()
