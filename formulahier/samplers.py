@@ -59,11 +59,11 @@ def auto_sampler(cells: int, collapsed: bool = True) -> str:
     cheap in a collapsed model (below ``CALLBACK_MAX_CELLS``: nutpie calls the
     PyTensor-compiled log-density back in Python, which costs no numba compile) or where it is
     costly (``AUTO_NUTPIE_CELLS`` and above: nutpie's own numba-compiled route, whose compile
-    the long loop amortises); PyMC's sampler for smaller models that sample their group effects
-    (``collapsed=False``), whose funnels PyMC's warm-up mixed better on, and for collapsed
-    models between the two constants (none while they are equal, as now: PyMC's sampler was
-    the slowest on every collapsed model measured). Measurements: docs/performance.md, "How
-    sampler="auto" chooses". Without nutpie, PyMC's sampler.
+    the long loop amortises); PyMC's sampler in between (no band while the two are equal, as
+    now), and for smaller models that sample their group effects (``collapsed=False``), whose
+    funnels PyMC's warm-up mixed better on.
+    Measurements: docs/performance.md, "How sampler="auto" chooses". Without nutpie, PyMC's
+    sampler.
     """
     if importlib.util.find_spec("nutpie") is None:
         return "pymc"
@@ -79,13 +79,14 @@ def nutpie_route(cells: int) -> str:
     return "callbacks" if cells < CALLBACK_MAX_CELLS else "compiled"
 
 
-#: below: nutpie's callbacks (one thread, no numba compile) win; measured with whole fits
+#: below: nutpie's callbacks (one thread, no numba compile); measured with whole fits
 #: (docs/performance.md): collapsed, callbacks 1.7x nutpie compiled's ESS/s at 10,000 cells,
-#: a tie at 40,000; PyMC's sampler 1.5-2.6x below both
-CALLBACK_MAX_CELLS = 40_000
-#: from here nutpie's compiled route, for every model: sampled models, the two within 1.35x
-#: either way at 34,822 cells (ozone, collapse=False), nutpie more than 3.8x ahead at 100,000
-AUTO_NUTPIE_CELLS = 40_000
+#: a tie at 40,000, and PyMC's sampler 1.5-2.6x below both, so a collapsed model goes from the
+#: callbacks straight to the compiled route (equal constants: no PyMC band for it)
+CALLBACK_MAX_CELLS = 200_000
+#: from here nutpie's compiled route, for every model (the earlier round's boundary: sampled
+#: models measured below it went either way, docs/performance.md)
+AUTO_NUTPIE_CELLS = 200_000
 #: ``None``: :func:`nutpie_route` decides; ``"callbacks"`` / ``"compiled"`` force a route
 #: (``benchmarks/run_one.py --nutpie-route`` sets it to measure both side by side)
 NUTPIE_ROUTE: str | None = None

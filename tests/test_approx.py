@@ -72,10 +72,11 @@ def test_auto_sampler_rule(monkeypatch):
     assert auto_sampler(AUTO_NUTPIE_CELLS - 1, collapsed=False) == "pymc"
     assert auto_sampler(CALLBACK_MAX_CELLS - 1) == nutpie  # collapsed: callbacks up to here
     assert auto_sampler(AUTO_NUTPIE_CELLS) == nutpie  # a costly one: nutpie compiled
-    # measured (docs/performance.md): collapsed models never go to PyMC's sampler, whose
-    # per-step overhead made it the slowest there; the two constants are one boundary
+    # measured (docs/performance.md): PyMC's sampler was the slowest on every collapsed model,
+    # so a collapsed model goes from the callbacks straight to nutpie's compiled route
     assert CALLBACK_MAX_CELLS == AUTO_NUTPIE_CELLS
-    assert auto_sampler(20_000) == nutpie  # the 10^6 x 10^4 (x | g) model: callbacks
+    assert auto_sampler(40_000) == nutpie
+    assert auto_sampler(20_000) == nutpie  # the 10^6 x 10^4 (x | g) model (docs/performance.md)
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None)
     assert auto_sampler(36) == "pymc"  # without nutpie
 
