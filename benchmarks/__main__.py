@@ -65,8 +65,10 @@ PLAN: list[tuple[str, str, str, str]] = [
     for c in ("sleepstudy", "ozone_slopes", "radon_intercepts", "radon_slopes", "cbpp", "crossed")
     if (c, sampler) not in (("sleepstudy", "nutpie"), ("ozone_slopes", "nutpie"))  # listed above
 ] + [
-    (c, "fh", "auto", sampler)  # nutpie's two routes either side of CALLBACK_MAX_CELLS
-    for c in ("bernoulli_100k", "bernoulli_400k")
+    # either side of AUTO_NUTPIE_CELLS (sampled, bernoulli) and of CALLBACK_MAX_CELLS
+    # (collapsed, gaussian): every sampler "auto" might pick there
+    (c, "fh", "auto", sampler)
+    for c in ("bernoulli_100k", "bernoulli_400k", "gaussian_5k", "gaussian_20k")
     for sampler in ("nutpie-callbacks", "nutpie-compiled", "pymc")
 ]
 # --methods laplace,pathfinder,advi: formulahier's defaults with an approximation instead of NUTS

@@ -24,7 +24,7 @@ class Case:
 
     name: str
     formula: str
-    dataset: str  # fh.datasets name, or "crossed" (simulated)
+    dataset: str  # fh.datasets name; simulated: "crossed", "bernoulli_<rows>", "gaussian_<levels>"
     response: str
     fixed: tuple[str, ...]  # numeric population predictors (besides the intercept)
     blocks: tuple[tuple[str, tuple[str, ...]], ...]  # (factor, slopes) with a group intercept
@@ -39,6 +39,8 @@ class Case:
             return simulate_crossed()
         if self.dataset.startswith("bernoulli_"):  # bernoulli_<rows>
             return simulate_bernoulli(int(self.dataset.split("_")[1]))
+        if self.dataset.startswith("gaussian_"):  # gaussian_<levels>
+            return simulate_gaussian(int(self.dataset.split("_")[1]))
         return fh.datasets.load(self.dataset)
 
 
@@ -49,6 +51,19 @@ def simulate_bernoulli(n: int, n_g: int = 1_000, seed: int = 20240602) -> pd.Dat
     x = rng.normal(size=n)
     eta = -0.5 + 0.8 * x + rng.normal(scale=0.6, size=n_g)[g]
     y = (rng.random(n) < 1 / (1 + np.exp(-eta))).astype(int)
+    return pd.DataFrame({"y": y, "x": x, "g": [f"g{i}" for i in g]})
+
+
+def simulate_gaussian(n_g: int, per_level: int = 20, seed: int = 20240603) -> pd.DataFrame:
+    """y = 0.5 + x + u_g + v_g x + e, sds 1 and 0.5, correlation -0.3, sigma 1 (as the scale
+    benchmark's gaussian model): ``y ~ x + (x | g)``, collapsed by default; ``per_level`` rows
+    per level, every level with that many rows."""
+    rng = np.random.default_rng(seed)
+    g = np.repeat(np.arange(n_g), per_level)
+    x = rng.normal(size=g.size)
+    sd, rho = np.array([1.0, 0.5]), -0.3
+    u = rng.multivariate_normal([0.0, 0.0], np.outer(sd, sd) * [[1, rho], [rho, 1]], size=n_g)
+    y = 0.5 + x + u[g, 0] + u[g, 1] * x + rng.normal(size=g.size)
     return pd.DataFrame({"y": y, "x": x, "g": [f"g{i}" for i in g]})
 
 
@@ -130,6 +145,12 @@ CASES: dict[str, Case] = {
             Case(f"bernoulli_{n // 1000}k", "y ~ x + (1 | g)", f"bernoulli_{n}", "y", ("x",),
                  (("g", ()),), family="bernoulli")  # fmt: skip
             for n in (100_000, 400_000)
+        ],
+        # collapsed, either side of levels x group columns where nutpie's callbacks stop (20,000)
+        *[
+            Case(f"gaussian_{n // 1000}k", "y ~ x + (x | g)", f"gaussian_{n}", "y", ("x",),
+                 (("g", ("x",)),))  # fmt: skip
+            for n in (5_000, 20_000)
         ],
     ]
 }

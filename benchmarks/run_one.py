@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import sys
 import time
@@ -23,6 +24,7 @@ import warnings
 import numpy as np
 
 T0 = time.perf_counter()
+LOAD0 = os.getloadavg()[0]  # the shared machine's 1-minute load average when the fit started
 
 
 def ess_rhat_by_var(idata, var_names: list[str]) -> dict[str, tuple[float, float]]:
@@ -236,6 +238,7 @@ def main(argv=None) -> None:
                 "peak_mb": round(peak_mb, 1),
                 "end_mb": round(end_mb, 1),
                 "ess_by_var": {k: round(e) for k, (e, _) in by_var.items()},
+                "load": [round(LOAD0, 2), round(os.getloadavg()[0], 2)],  # at start, at end
             }
         )
     )

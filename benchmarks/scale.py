@@ -18,9 +18,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -62,9 +64,14 @@ def run_one(cell, impl: str, args) -> dict:
         cmd += ["--draws", str(args.draws), "--tune", str(args.tune), "--chains", str(args.chains)]
         cmd += ["--seed", str(args.seed)]
     env = dict(os.environ)
-    env["PYTENSOR_FLAGS"] = f"compiledir={CACHE}"
-    env["NUMBA_CACHE_DIR"] = str(CACHE / "numba")
-    print(f"[scale] {model} rows={rows} levels={levels} {impl}", file=sys.stderr, flush=True)
+    # --cold: a new, empty cache directory for this process. base_compiledir, not compiledir:
+    # PyTensor 3 keeps its numba cache under base_compiledir (beside the compiledir), so a new
+    # compiledir alone leaves that cache warm; numba's own cache is NUMBA_CACHE_DIR
+    cache = Path(tempfile.mkdtemp(prefix="fh-scale-cold-")) if args.cold else CACHE
+    env["PYTENSOR_FLAGS"] = f"base_compiledir={cache}"
+    env["NUMBA_CACHE_DIR"] = str(cache / "numba")
+    label = "cold" if args.cold else "warm"
+    print(f"[scale] {model} rows={rows} levels={levels} {impl} {label}", file=sys.stderr)
     t0 = time.perf_counter()
     proc = subprocess.Popen(
         cmd,
@@ -82,7 +89,11 @@ def run_one(cell, impl: str, args) -> dict:
         timed_out = True
         os.killpg(proc.pid, signal.SIGKILL)
         out, err = proc.communicate()
+    finally:
+        if args.cold:
+            shutil.rmtree(cache, ignore_errors=True)
     row = {"model": model, "rows": rows, "levels": levels, "impl": impl, "mem_gb": args.mem_gb}
+    row["cache"] = label
     row["fh_noncentered"] = args.fh_noncentered if impl == "fh" else "nc"
     for line in out.splitlines():
         if line.startswith("{"):
@@ -151,7 +162,8 @@ def table(rows: list[dict]) -> str:
     """One line per (model, rows, levels), formulahier next to the hand-written model."""
     cells: dict[tuple, dict[str, dict]] = {}
     for r in rows:
-        cells.setdefault((r["model"], r["rows"], r["levels"]), {})[r["impl"]] = r
+        key = (r["model"], r["rows"], r["levels"], r.get("cache", "warm"))
+        cells.setdefault(key, {})[r["impl"]] = r
     samplers = sorted(
         {s for r in rows for s in r.get("sampling", {})}, key=["pymc", "nutpie"].index
     )
@@ -159,10 +171,13 @@ def table(rows: list[dict]) -> str:
         "model",
         "rows",
         "levels",
+        "cache",
         "fh build s",
         "fh peak GB",
         "hand build s",
         "hand peak GB",
+        "fh compile s",
+        "hand compile s",
         "fh ms/grad",
         "hand ms/grad",
         "ratio",
@@ -175,7 +190,7 @@ def table(rows: list[dict]) -> str:
     head.append("notes")
     out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     order = {m: i for i, m in enumerate(MODELS)}
-    for key in sorted(cells, key=lambda k: (order[k[0]], k[1], _level_key(k[2]))):
+    for key in sorted(cells, key=lambda k: (order[k[0]], k[1], _level_key(k[2]), k[3])):
         by = cells[key]
         fh, hand = by.get("fh"), by.get("hand")
 
@@ -190,9 +205,10 @@ def table(rows: list[dict]) -> str:
         ratio = "-"
         if fh and hand and fh.get("ms_per_grad") and hand.get("ms_per_grad"):
             ratio = f"{fh['ms_per_grad'] / hand['ms_per_grad']:.2f}"
-        line = [key[0], f"{key[1]:,}", key[2]]
+        line = [key[0], f"{key[1]:,}", key[2], key[3]]
         line += [get(fh, "build_s", ".1f"), get(fh, "peak_gb", ".2f")]
         line += [get(hand, "build_s", ".1f"), get(hand, "peak_gb", ".2f")]
+        line += [get(fh, "grad_compile_s", ".1f"), get(hand, "grad_compile_s", ".1f")]
         line += [get(fh, "ms_per_grad", ".3g"), get(hand, "ms_per_grad", ".3g"), ratio]
         line += [_sampling_cell(r, s) for s in samplers for r in (fh, hand)]
         notes = []
@@ -213,7 +229,8 @@ def latest(path: Path) -> list[dict]:
         for text in path.read_text().splitlines():
             if text.strip():
                 r = json.loads(text)
-                rows[(r["model"], r["rows"], r["levels"], r["impl"])] = r
+                key = (r["model"], r["rows"], r["levels"], r["impl"], r.get("cache", "warm"))
+                rows[key] = r
     return list(rows.values())
 
 
@@ -239,6 +256,12 @@ def parser() -> argparse.ArgumentParser:
     )
     ap.add_argument("--mem-gb", type=float, default=8.0, help="address-space cap of each process")
     ap.add_argument("--timeout", type=float, default=1800.0, help="seconds per process")
+    ap.add_argument(
+        "--cold",
+        action="store_true",
+        help="every process with empty PyTensor and numba caches (rows marked cold; default: "
+        "the persistent cache in results/.compiledir, rows marked warm)",
+    )
     ap.add_argument(
         "--grad-seconds", type=float, default=3.0, help="time spent timing gradients (5 batches)"
     )
@@ -290,8 +313,10 @@ def caption(rows: list[dict], path: Path) -> str:
     return (
         f"Scale benchmark (`python -m benchmarks --scale`), latest row of each cell in "
         f"`{path.name}`, run {span}; formulahier at {', '.join(commits) or '-'}. "
+        "cache: warm (the persistent compile cache) or cold (empty PyTensor and numba caches); "
         "build s: `fh.model(...)` + `m.pymc_model` (hand: the index-based PyMC model); peak GB: "
-        "max RSS of the process (data included; `failed at`: when it failed); ms/grad: one "
+        "max RSS of the process (data included; `failed at`: when it failed); compile s: "
+        "compiling logp+gradient (`logp_dlogp_function`) and its first call; ms/grad: one "
         "logp+gradient at the initial point, fastest of 5 batches; ratio: fh / hand."
     )
 

@@ -59,9 +59,11 @@ def auto_sampler(cells: int, collapsed: bool = True) -> str:
     cheap in a collapsed model (below ``CALLBACK_MAX_CELLS``: nutpie calls the
     PyTensor-compiled log-density back in Python, which costs no numba compile) or where it is
     costly (``AUTO_NUTPIE_CELLS`` and above: nutpie's own numba-compiled route, whose compile
-    the long loop amortises); PyMC's sampler in between, and for small models that sample their
-    group effects (``collapsed=False``), whose funnels PyMC's warm-up mixed better on
-    (docs/performance.md). Without nutpie, PyMC's sampler.
+    the long loop amortises); PyMC's sampler in between (no band while the two are equal, as
+    now), and for smaller models that sample their group effects (``collapsed=False``), whose
+    funnels PyMC's warm-up mixed better on.
+    Measurements: docs/performance.md, "How sampler="auto" chooses". Without nutpie, PyMC's
+    sampler.
     """
     if importlib.util.find_spec("nutpie") is None:
         return "pymc"
@@ -77,9 +79,13 @@ def nutpie_route(cells: int) -> str:
     return "callbacks" if cells < CALLBACK_MAX_CELLS else "compiled"
 
 
-#: below: a gradient costs tens of microseconds, where nutpie's callbacks (one thread) win
-CALLBACK_MAX_CELLS = 20_000
-#: from here: a gradient costs a millisecond or more, and nutpie's compiled route wins
+#: below: nutpie's callbacks (one thread, no numba compile); measured with whole fits
+#: (docs/performance.md): collapsed, callbacks 1.7x nutpie compiled's ESS/s at 10,000 cells,
+#: a tie at 40,000, and PyMC's sampler 1.5-2.6x below both, so a collapsed model goes from the
+#: callbacks straight to the compiled route (equal constants: no PyMC band for it)
+CALLBACK_MAX_CELLS = 200_000
+#: from here nutpie's compiled route, for every model (the earlier round's boundary: sampled
+#: models measured below it went either way, docs/performance.md)
 AUTO_NUTPIE_CELLS = 200_000
 #: ``None``: :func:`nutpie_route` decides; ``"callbacks"`` / ``"compiled"`` force a route
 #: (``benchmarks/run_one.py --nutpie-route`` sets it to measure both side by side)

@@ -71,9 +71,14 @@ def test_auto_sampler_rule(monkeypatch):
     assert auto_sampler(36) == nutpie  # a cheap gradient: nutpie's callbacks
     assert auto_sampler(36, collapsed=False) == "pymc"  # group effects sampled: PyMC's warm-up
     assert auto_sampler(AUTO_NUTPIE_CELLS, collapsed=False) == nutpie
-    assert auto_sampler(CALLBACK_MAX_CELLS) == "pymc"  # PyMC's two processes win
-    assert auto_sampler(AUTO_NUTPIE_CELLS - 1) == "pymc"
+    assert auto_sampler(AUTO_NUTPIE_CELLS - 1, collapsed=False) == "pymc"
+    assert auto_sampler(CALLBACK_MAX_CELLS - 1) == nutpie  # collapsed: callbacks up to here
     assert auto_sampler(AUTO_NUTPIE_CELLS) == nutpie  # a costly one: nutpie compiled
+    # measured (docs/performance.md): PyMC's sampler was the slowest on every collapsed model,
+    # so a collapsed model goes from the callbacks straight to nutpie's compiled route
+    assert CALLBACK_MAX_CELLS == AUTO_NUTPIE_CELLS
+    assert auto_sampler(40_000) == nutpie
+    assert auto_sampler(20_000) == nutpie  # the 10^6 x 10^4 (x | g) model (docs/performance.md)
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None)
     assert auto_sampler(36) == "pymc"  # without nutpie
 
