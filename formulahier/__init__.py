@@ -65,11 +65,18 @@ _LAZY: dict[str, str] = {
 }
 
 
+# modules that import Bambi before the backend does: the backend first, whose seam defers
+# Bambi's plotting imports to their first use (formulahier/backend/seam/deferred.py)
+_AFTER_BACKEND = {".priors"}
+
+
 def __getattr__(name: str):
     """Import the submodule behind a public name on first use (PEP 562)."""
     where = _LAZY.get(name)
     if where is None:
         raise AttributeError(f"module 'formulahier' has no attribute {name!r}")
+    if where in _AFTER_BACKEND:
+        importlib.import_module(".backend", __name__)
     module = importlib.import_module(where, __name__)
     for other, place in _LAZY.items():  # bind every public name of that module at once
         if place == where:
