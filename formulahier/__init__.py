@@ -75,9 +75,12 @@ def __getattr__(name: str):
     where = _LAZY.get(name)
     if where is None:
         raise AttributeError(f"module 'formulahier' has no attribute {name!r}")
-    if where in _AFTER_BACKEND:
-        importlib.import_module(".backend", __name__)
-    module = importlib.import_module(where, __name__)
+    from .samplers import collector_relaxed
+
+    with collector_relaxed():  # the imports make long-lived objects only: no full collection
+        if where in _AFTER_BACKEND:
+            importlib.import_module(".backend", __name__)
+        module = importlib.import_module(where, __name__)
     for other, place in _LAZY.items():  # bind every public name of that module at once
         if place == where:
             globals()[other] = module if other == "datasets" else getattr(module, other)
