@@ -65,7 +65,8 @@ def _load(module: types.ModuleType) -> None:
     with _LOCK:
         if type(module) is not _Deferred:  # loaded meanwhile (another thread, a recursion)
             return
-        module.__class__ = types.ModuleType  # ordinary attribute errors while it executes
+        # ordinary attribute errors while it executes
+        module.__class__ = types.ModuleType  # type: ignore[assignment]
         try:
             module.__spec__.loader.exec_module(module)  # type: ignore[union-attr]
         except BaseException:
