@@ -214,6 +214,9 @@ def _compile(model, draws_per_chain: int):
 
 #: threads nutpie runs the chains on (measured in docs/performance.md)
 CORES = 1
+#: milliseconds between progress updates: a chain takes a fraction of a second here, and with
+#: nutpie's 100 ms the progress bar saw too few updates to show a speed (0.00 draws/s)
+PROGRESS_MS = 20
 
 
 def sample_callbacks(
@@ -241,6 +244,7 @@ def sample_callbacks(
             seed=int(np.random.default_rng().integers(2**31)) if seed is None else int(seed),
             progress_bar=False,
             progress_callback=bar.update,
+            progress_rate=PROGRESS_MS,
             **nuts,
         )
     patch_nutpie_idata(idata, model, sampling_time=time.time() - start)
