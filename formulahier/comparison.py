@@ -19,9 +19,9 @@ from .errors import (
     DataError,
     FormulaError,
     FormulahierError,
-    FormulahierWarning,
     MemoryLimitError,
     OptionError,
+    warn,
 )
 
 __all__ = ["check_log_likelihood_memory", "compare", "ensure_log_likelihood", "loo"]
@@ -145,11 +145,9 @@ def _warn_k(result, label: str) -> None:
     threshold = getattr(result, "good_k", 0.7) or 0.7
     bad = int((values > threshold).sum())
     if bad:
-        warnings.warn(
+        warn(
             f"{label}: {bad} of {values.size} observations have Pareto k > {threshold:.2f} "
             f"(max {values.max():.2f}). {_ADVICE}",
-            FormulahierWarning,
-            stacklevel=3,
         )
 
 

@@ -6,14 +6,13 @@ The user's object is never modified: everything here works on a copy.
 from __future__ import annotations
 
 import re
-import warnings
 from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
 
 from . import checks
-from .errors import DataError, FormulahierWarning
+from .errors import DataError, warn
 from .formula import check_columns
 from .spec import ModelSpec
 
@@ -87,11 +86,9 @@ def prepare_data(data, spec: ModelSpec) -> tuple[pd.DataFrame, int]:
     incomplete = frame[used].isna().any(axis=1)
     dropped = int(incomplete.sum())
     if dropped:
-        warnings.warn(
+        warn(
             f"Dropped {dropped} of {len(frame)} rows with missing values in "
             f"{', '.join(c for c in used if frame[c].isna().any())} (lme4's na.omit).",
-            FormulahierWarning,
-            stacklevel=3,
         )
         frame = frame.loc[~incomplete]
     if frame.empty:

@@ -6,6 +6,9 @@ catch one class. The subclasses say which part of the input was wrong.
 
 from __future__ import annotations
 
+import warnings
+from pathlib import Path
+
 __all__ = [
     "DataError",
     "FitFileError",
@@ -16,6 +19,7 @@ __all__ = [
     "OptionError",
     "PriorError",
     "SamplerError",
+    "warn",
 ]
 
 
@@ -83,3 +87,15 @@ class FitFileError(FormulahierError, OSError):
 
 class FormulahierWarning(UserWarning):
     """Warnings about the fit or the data (dropped rows, sampling diagnostics)."""
+
+
+_PACKAGE_DIR = str(Path(__file__).resolve().parent)
+
+
+def warn(message: str) -> None:
+    """Warn with :class:`FormulahierWarning`, attributed to the user's line that called us.
+
+    The frames inside the package are skipped (``skip_file_prefixes``), so the warning shows
+    the user's ``fit.loo()`` or ``fh.fit(...)`` line however deep in the package it is raised.
+    """
+    warnings.warn(message, FormulahierWarning, skip_file_prefixes=(_PACKAGE_DIR,))

@@ -119,6 +119,7 @@ def test_missing_values_dropped_with_one_warning(data):
     ours = [w for w in caught if issubclass(w.category, fh.FormulahierWarning)]
     assert len(ours) == 1
     assert "Dropped 3 of 40 rows" in str(ours[0].message)
+    assert ours[0].filename == __file__  # shown at the user's line, not inside the package
     assert m.nobs == 37 and m.dropped == 3
     np.testing.assert_array_equal(m.data["y"], frame["y"].dropna().drop("r9"))
 

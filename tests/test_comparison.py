@@ -26,6 +26,7 @@ def test_high_pareto_k_warns_with_advice():
     with pytest.warns(fh.FormulahierWarning, match=r"2 of 3 observations.*moment") as rec:
         compare_module._warn_k(result, "m")
     assert "K-fold" in str(rec[0].message) and "reloo" in str(rec[0].message)
+    assert rec[0].filename == __file__  # attributed to the caller outside the package
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         compare_module._warn_k(SimpleNamespace(pareto_k=np.array([0.1]), good_k=0.7), "m")

@@ -218,9 +218,10 @@ def test_removed_checksum_is_refused(saved, tmp_path):
 def test_format_1_file_loads_with_a_warning(saved, tmp_path):
     path = _copy(saved, tmp_path)
     _set_attrs(path, format_version=1, checksum=None)
-    with pytest.warns(fh.FormulahierWarning, match="before files had checksums"):
+    with pytest.warns(fh.FormulahierWarning, match="before files had checksums") as rec:
         back = fh.load(path)
     assert back.nobs == 40
+    assert rec[0].filename == __file__  # the user's fh.load line
 
 
 def test_untouched_file_loads_without_warning(saved):

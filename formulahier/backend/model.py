@@ -11,6 +11,7 @@ priors (scaled as Bambi scales them) or the user's, and are built into Bambi's P
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
@@ -136,7 +137,11 @@ class HierModel(bmb.Model):
         self.fh_blocks = plan_blocks(spec, data) if blocks is None else blocks
         names = {n for info in self.fh_blocks for n in info.terms}
         bambi_priors, group_priors = split_group_priors(priors, names)
-        super().__init__(formula, data, priors=bambi_priors or None, **kwargs)
+        with warnings.catch_warnings():
+            # ordinal families have thresholds in place of an intercept (as in brms); the
+            # summary shows them, so Bambi's note that it dropped the intercept is noise
+            warnings.filterwarnings("ignore", "The intercept is omitted in ordinal families")
+            super().__init__(formula, data, priors=bambi_priors or None, **kwargs)
         if self.fh_blocks and has_response_dim(self):
             raise FormulaError(
                 f"Group-level terms of the main formula are not available for the "
@@ -389,4 +394,3 @@ class _CollapsedPlan:
         raw = self._raw_stats(bmb_model, keep)
         values = raw.transformed(self._T).values()
         return {f"{self.response}__{k}": v for k, v in values.items()}, raw
-

@@ -20,7 +20,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,7 +30,7 @@ import pandas as pd
 import xarray as xr
 
 from ..about import __version__
-from ..errors import FitFileError, FormulahierError, FormulahierWarning
+from ..errors import FitFileError, FormulahierError, warn
 from ..priors import decode_priors, encode_priors
 from ..safety import check_formula_safe
 from ..spec import MODEL_OPTIONS
@@ -349,11 +348,9 @@ def _read_dpars(attrs: dict, path: Path) -> tuple[tuple[str, str], ...]:
 def _verify_checksum(tree: xr.DataTree, attrs: dict, written: int, path: Path) -> None:
     """Format 2: the stored checksum must match the contents; format 1: a warning."""
     if written < 2:
-        warnings.warn(
+        warn(
             f"{path} was written in file format {written}, before files had checksums: changes "
             "made to it since it was saved cannot be detected. Save it again to add one.",
-            FormulahierWarning,
-            stacklevel=4,
         )
         return
     stored = attrs.get("checksum")
