@@ -39,6 +39,8 @@ from typing import Any
 
 import numpy as np
 
+from .samplers import collector_relaxed
+
 __all__ = ["joined_functions", "sample_callbacks"]
 
 
@@ -223,11 +225,17 @@ def sample_callbacks(
     model, *, draws: int, tune: int, chains: int, seed: int | None, progressbar: bool, **nuts: Any
 ):
     """Sample ``model`` with nutpie through Python callbacks; a DataTree as ``pm.sample``'s."""
+    tune = max(tune, 1)  # nuts-rs needs one warm-up draw at least, as pm.sample ensures
+    with collector_relaxed():  # a small model's compile and loop: no full garbage collection
+        idata = _sample(model, draws, tune, chains, seed, progressbar, nuts)
+    return idata
+
+
+def _sample(model, draws, tune, chains, seed, progressbar, nuts):
     import nutpie
     from pymc.backends.arviz import patch_nutpie_idata
     from pymc.progress_bar.progress import NutpieProgressBarManager
 
-    tune = max(tune, 1)  # nuts-rs needs one warm-up draw at least, as pm.sample ensures
     compiled = _compile(model, draws + tune)
     nuts = dict(nuts)
     if "max_treedepth" in nuts:  # PyMC's name, as pm.sample translates it for nutpie

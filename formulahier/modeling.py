@@ -27,7 +27,6 @@ from .samplers import (
     check_method,
     check_options,
     check_sampler,
-    collector_relaxed,
     gradient_cells,
     nutpie_route,
 )
@@ -204,8 +203,7 @@ class Model:
         self.build()
         start, idata = time.perf_counter(), None
         try:
-            # never into stdout (full width in logs); no full garbage collection meanwhile
-            with progress_on_stderr(progressbar), collector_relaxed():
+            with progress_on_stderr(progressbar):  # never into stdout; full width in logs
                 if key == "nutpie" and nutpie_route(cells) == "callbacks":
                     idata = self._nutpie_callbacks(draws, tune, chains, seed, progressbar, pass_on)
                 if idata is None:
