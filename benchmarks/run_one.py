@@ -92,7 +92,7 @@ def main(argv=None) -> None:
     phases = {"import": time.perf_counter() - t_imp}  # `import formulahier` alone (lazy)
     t_imp = time.perf_counter()
     if args.impl == "fh":  # what the first fh.model() call imports: Bambi, PyMC, ArviZ
-        import formulahier.api  # noqa: F401
+        _ = fh.model  # as a first fh.model / fh.fit imports it (formulahier/__init__.py)
         from formulahier import samplers
 
         samplers.NUTPIE_ROUTE = None if args.nutpie_route == "auto" else args.nutpie_route

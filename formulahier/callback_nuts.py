@@ -9,22 +9,39 @@ collapsed gaussian model; small data) that compile is most of the fit.
 This module gives nutpie the same log-density and gradient as a PyTensor function (numba
 linker, so PyTensor's own on-disk numba cache applies) through nutpie's public
 :func:`nutpie.compiled_pyfunc.from_pyfunc`: the NUTS loop, adaptation and draws are nutpie's;
-each gradient is one call from Rust into Python. The chains run on one thread (``cores=1``):
-Python callbacks from several threads wait on each other for the GIL. Which route a fit takes
-is :func:`formulahier.samplers.nutpie_route`; the measurements are in docs/performance.md.
+each gradient is one call from Rust into Python. Which route a fit takes is
+:func:`formulahier.samplers.nutpie_route`; the measurements are in docs/performance.md.
+
+What one callback costs decides the loop (about 33,000 gradients for sleepstudy), so:
+
+* the callback calls the numba-compiled graph itself (``Function.vm.jit_fn``, as nutpie's own
+  numba route does), not PyTensor's ``Function.__call__``; it is reentrant, so chains may run
+  on several threads;
+* nutpie's worker threads are Rust threads: each callback's ``PyGILState_Ensure`` (PyO3's
+  ``Python::with_gil``) made a new Python thread state and its release destroyed it again
+  (PyO3 issue 2495), about 18 us of the ~40 us a callback cost. :class:`_ThreadState` keeps one
+  per worker thread from a chain's first callback to its last draw;
+* the functions are called once before sampling, so that loading them from numba's cache and
+  compiling their LAPACK/BLAS pointer look-ups (numba object mode, about 1 s per process) is
+  not counted as sampling time.
 """
 
 from __future__ import annotations
 
+import ctypes
 import math
+import sys
 import threading
 import time
+from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
 import numpy as np
 
-__all__ = ["sample_callbacks"]
+from .samplers import collector_relaxed
+
+__all__ = ["joined_functions", "sample_callbacks"]
 
 
 def _joined_functions(model, start: dict):
@@ -66,6 +83,55 @@ def _joined_functions(model, start: dict):
     return logp_fn, expand_fn, [v.name for v in kept]
 
 
+def joined_functions(model, start: dict):
+    """(logp-and-gradient function, expand function, kept names): see :func:`_joined_functions`."""
+    return _joined_functions(model, start)
+
+
+def _direct(fn) -> Callable:
+    """``fn`` (a PyTensor function of one input) as a call of its numba-compiled graph.
+
+    The graph's other inputs are its shared variables (the model's data), read from their
+    containers at every call, so ``set_value`` on them is seen. A function of another linker is
+    returned as it is.
+    """
+    jit = getattr(getattr(fn, "vm", None), "jit_fn", None)
+    if jit is None or len(fn.input_storage) != len(fn.maker.fgraph.inputs):
+        return fn
+    shared = [container.storage for container in fn.input_storage[1:]]
+
+    def call(x):
+        return jit(x, *[cell[0] for cell in shared])
+
+    return call
+
+
+class _ThreadState:
+    """One Python thread state per nutpie worker thread, from a chain's first callback to its end.
+
+    Without it every callback from nutpie's Rust threads creates and destroys a thread state
+    (``PyGILState_Ensure`` on a thread that has none). :meth:`keep` takes one more reference
+    (``PyGILState_Ensure`` while the callback holds the GIL), so PyO3's release after the
+    callback only detaches the state; :meth:`release` gives it back after a chain's last draw,
+    so the state is destroyed as before once that callback returns. CPython only.
+    """
+
+    local = threading.local()
+    enabled = sys.implementation.name == "cpython" and hasattr(ctypes, "pythonapi")
+
+    @classmethod
+    def keep(cls) -> None:
+        if cls.enabled and getattr(cls.local, "state", None) is None:
+            cls.local.state = ctypes.pythonapi.PyGILState_Ensure()
+
+    @classmethod
+    def release(cls) -> None:
+        state = getattr(cls.local, "state", None)
+        if state is not None:
+            cls.local.state = None
+            ctypes.pythonapi.PyGILState_Release(ctypes.c_int(state))
+
+
 def _locked(func):
     lock = threading.Lock()
 
@@ -77,8 +143,12 @@ def _locked(func):
     return wrapper
 
 
-def _compile(model):
-    """A nutpie model (``from_pyfunc``) of ``model``'s log-density, with PyMC's initial points."""
+def _compile(model, draws_per_chain: int):
+    """A nutpie model (``from_pyfunc``) of ``model``'s log-density, with PyMC's initial points.
+
+    ``draws_per_chain`` (warm-up included): how many times nutpie calls a chain's expand
+    function, the last of which ends the chain.
+    """
     from nutpie.compiled_pyfunc import from_pyfunc
     from pymc.initial_point import make_initial_point_fn
 
@@ -88,25 +158,33 @@ def _compile(model):
         model=model, jitter_rvs=set(model.free_RVs), return_transformed=True
     )
     logp_fn, expand_fn, names = _joined_functions(model, start_fn(0))
+    logp_fn, expand_fn = _direct(logp_fn), _direct(expand_fn)
 
     def initial_point(seed):
         start = start_fn(seed)
         return np.concatenate([np.asarray(start[n], dtype="float64").ravel() for n in value_names])
 
     x0 = initial_point(0)
+    logp_fn(x0)  # loads and links it now (see the module's docstring), not inside the loop
     expanded = [np.asarray(v) for v in expand_fn(x0)]
     shapes = [v.shape for v in expanded]
 
     def make_logp():
         def logp(x, **_):
+            _ThreadState.keep()
             value, grad = logp_fn(x)
             return float(value), np.asarray(grad, dtype="float64", order="C")
 
         return logp
 
     def make_expand(_seed1, _seed2, _chain):
+        remaining = [draws_per_chain]
+
         def expand(x, **_):
             values = expand_fn(x)
+            remaining[0] -= 1
+            if remaining[0] == 0:  # the chain's last draw: its thread state may go
+                _ThreadState.release()
             return {
                 n: np.asarray(v, dtype="float64", order="C").reshape(s)
                 for n, v, s in zip(names, values, shapes, strict=True)
@@ -136,15 +214,29 @@ def _compile(model):
     )
 
 
+#: threads nutpie runs the chains on (measured in docs/performance.md)
+CORES = 1
+#: milliseconds between progress updates: a chain takes a fraction of a second here, and with
+#: nutpie's 100 ms the progress bar saw too few updates to show a speed (0.00 draws/s)
+PROGRESS_MS = 20
+
+
 def sample_callbacks(
     model, *, draws: int, tune: int, chains: int, seed: int | None, progressbar: bool, **nuts: Any
 ):
     """Sample ``model`` with nutpie through Python callbacks; a DataTree as ``pm.sample``'s."""
+    tune = max(tune, 1)  # nuts-rs needs one warm-up draw at least, as pm.sample ensures
+    with collector_relaxed():  # a small model's compile and loop: no full garbage collection
+        idata = _sample(model, draws, tune, chains, seed, progressbar, nuts)
+    return idata
+
+
+def _sample(model, draws, tune, chains, seed, progressbar, nuts):
     import nutpie
     from pymc.backends.arviz import patch_nutpie_idata
     from pymc.progress_bar.progress import NutpieProgressBarManager
 
-    compiled = _compile(model)
+    compiled = _compile(model, draws + tune)
     nuts = dict(nuts)
     if "max_treedepth" in nuts:  # PyMC's name, as pm.sample translates it for nutpie
         nuts["maxdepth"] = nuts.pop("max_treedepth")
@@ -154,12 +246,13 @@ def sample_callbacks(
         idata = nutpie.sample(
             compiled,
             draws=draws,
-            tune=max(tune, 1),  # nuts-rs needs one warm-up draw at least, as pm.sample ensures
+            tune=tune,
             chains=chains,
-            cores=1,
+            cores=CORES,
             seed=int(np.random.default_rng().integers(2**31)) if seed is None else int(seed),
             progress_bar=False,
             progress_callback=bar.update,
+            progress_rate=PROGRESS_MS,
             **nuts,
         )
     patch_nutpie_idata(idata, model, sampling_time=time.time() - start)

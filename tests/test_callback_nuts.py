@@ -48,3 +48,44 @@ def test_nutpie_route_rule():
     assert gradient_cells(False, 180, 2, 36) == 360
     assert nutpie_route(360) == "callbacks"
     assert nutpie_route(CALLBACK_MAX_CELLS) == "compiled"
+
+
+def test_direct_call_equals_the_function_and_sees_new_data():
+    import pymc as pm
+    import pytensor
+
+    import formulahier.backend  # noqa: F401
+    from formulahier.callback_nuts import _direct
+
+    data = pytensor.shared(np.arange(3.0), name="data")
+    x = pytensor.tensor.vector("x", shape=(3,))
+    fn = pm.compile([x], [(x * data).sum(), x + data], mode="NUMBA")
+    direct = _direct(fn)
+    assert direct is not fn  # the numba graph itself
+    point = np.array([1.0, 2.0, 3.0])
+    for value, expected in zip(direct(point), fn(point), strict=True):
+        np.testing.assert_array_equal(value, expected)
+    data.set_value(np.ones(3))  # the shared containers are read at every call
+    np.testing.assert_array_equal(direct(point)[1], point + 1)
+    assert float(direct(point)[0]) == 6.0
+
+
+def test_thread_state_kept_and_given_back_on_a_thread():
+    import threading
+
+    from formulahier.callback_nuts import _ThreadState
+
+    seen = []
+
+    def chain():
+        for _ in range(3):  # as nutpie's callbacks: keep on each, release after the last draw
+            _ThreadState.keep()
+        seen.append(getattr(_ThreadState.local, "state", None) is not None)
+        _ThreadState.release()
+        _ThreadState.release()  # a second release does nothing
+        seen.append(getattr(_ThreadState.local, "state", None))
+
+    worker = threading.Thread(target=chain)
+    worker.start()
+    worker.join()
+    assert seen == [_ThreadState.enabled, None]

@@ -13,6 +13,7 @@ from ..blas import configure_blas
 configure_blas()  # before PyTensor first looks for a BLAS (formulahier/blas.py)
 
 from ..groups import Column  # noqa: E402
+from . import seam  # noqa: E402, F401  (first of the backend: it defers Bambi's plotting imports)
 from .draws import add_exact_effects, block_sds, observed_data, stacked_draws  # noqa: E402
 from .model import BlockInfo, HierModel, corr_name, plan_blocks, split_group_priors  # noqa: E402
 from .seam import (  # noqa: E402

@@ -13,7 +13,9 @@ a Bambi or formulae submodule (``tests/test_architecture.py`` checks that). What
 * :mod:`.population`: what is read from Bambi's built model: the population design and its
   centering, the terms' priors, the prior scaler;
 * :mod:`.family`: aliases, population-level predictions, link and family functions, Bambi's
-  cleaning of draws and the names a formula may call.
+  cleaning of draws and the names a formula may call;
+* :mod:`.deferred`: Bambi's plotting imports (``bambi.interpret``, arviz-plots) deferred until
+  something uses them; it runs before this package first imports Bambi.
 
 Block constructions (``L`` the Cholesky factor of the block's covariance):
 
@@ -29,9 +31,13 @@ themselves. Names and dims are Bambi's: ``TEMP|station`` over ``station__factor_
 ``({factor}_corr__effect, {factor}_corr__effect_bis)``.
 """
 
-from .blocks import BlockTerm, gather
-from .build import PyMCBackend
-from .family import (
+from .deferred import defer_plotting_imports
+
+defer_plotting_imports()  # before the first import of Bambi below
+
+from .blocks import BlockTerm, gather  # noqa: E402
+from .build import PyMCBackend  # noqa: E402
+from .family import (  # noqa: E402
     aliased_name,
     bambi_family_names,
     bambi_posterior,
@@ -42,7 +48,7 @@ from .family import (
     link_function,
     population_linpred,
 )
-from .population import (
+from .population import (  # noqa: E402
     PopulationDesign,
     default_group_sd,
     has_response_dim,
@@ -60,6 +66,7 @@ __all__ = [
     "bambi_family_names",
     "bambi_posterior",
     "default_group_sd",
+    "defer_plotting_imports",
     "family_log_likelihood",
     "family_posterior_predictive",
     "formula_namespace",
