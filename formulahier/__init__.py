@@ -80,7 +80,7 @@ def _import_heavy(where: str):
     (formulahier/backend/seam/deferred.py). No full garbage collection meanwhile: imports make
     long-lived objects only.
     """
-    from .samplers import collector_relaxed
+    from .progress import collector_relaxed
 
     with collector_relaxed():
         if importlib.util.find_spec("arviz_base") is not None:

@@ -39,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from .samplers import collector_relaxed
+from .progress import collector_relaxed
 
 __all__ = ["joined_functions", "sample_callbacks"]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections.abc import Mapping
@@ -22,7 +23,7 @@ from .errors import (
 from .fitted import Fit
 from .formula import BrmsFormula
 from .priors import Resolved
-from .progress import progress_on_stderr
+from .progress import progress_on_stderr, quiet_logger
 from .samplers import (
     auto_sampler,
     check_method,
@@ -204,7 +205,10 @@ class Model:
         self.build()
         start, idata = time.perf_counter(), None
         try:
-            with progress_on_stderr(progressbar):  # never into stdout; full width in logs
+            # the progress bar never into stdout (full width in logs); PyMC's info lines
+            # ("Initializing NUTS", "Sampling 4 chains ... took") left out: the summary's
+            # header and diagnostics say the same; its warnings still show
+            with progress_on_stderr(progressbar), quiet_logger("pymc", logging.WARNING):
                 if key == "nutpie" and nutpie_route(cells) == "callbacks":
                     idata = self._nutpie_callbacks(draws, tune, chains, seed, progressbar, pass_on)
                 if idata is None:

@@ -7,17 +7,22 @@ width. :func:`progress_on_stderr` sends that console to stderr for the duration 
 stderr is not a terminal either (a log file, CI), rich prints the finished table once, and we
 give it room (:data:`PLAIN_WIDTH` columns) so that no column is cut. ``sampler="nutpie"`` runs
 through PyMC and shows the same table (checked: it lands on stderr too).
+
+Also what a running fit does to the rest of the process: :func:`quiet_logger` keeps a library's
+info lines out while it runs, :func:`collector_relaxed` holds off Python's full garbage
+collections during imports and small fits.
 """
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager, redirect_stdout
 
-__all__ = ["PLAIN_WIDTH", "progress_on_stderr", "quiet_logger"]
+__all__ = ["PLAIN_WIDTH", "collector_relaxed", "progress_on_stderr", "quiet_logger"]
 
 PLAIN_WIDTH = 160  # wide enough for PyMC's eight columns with four chains
 
@@ -61,3 +66,25 @@ def quiet_logger(name: str, level: int = logging.ERROR) -> Iterator[None]:
         yield
     finally:
         logger.setLevel(before)
+
+
+@contextmanager
+def collector_relaxed() -> Iterator[None]:
+    """No full collection by Python's cyclic garbage collector while inside (young ones run).
+
+    Importing the backend and compiling and sampling a small model make a few hundred thousand
+    long-lived objects (modules, the data, the built model and its compiled functions), and
+    every full collection walked all of them: about 1 s of a sleepstudy fit on 2 busy cores,
+    3-4 full collections in the imports and 3-4 in the fit (docs/performance.md). Inside, the
+    oldest generation's threshold is raised out of reach; afterwards it is set back, and the
+    next full collection comes when Python's own rule calls for it. Cyclic garbage that
+    reaches the oldest generation inside waits until then (a cold compile's: about 90 MB), so
+    it is used around the imports and the callback route (small models, seconds), not around
+    long fits.
+    """
+    thresholds = gc.get_threshold()
+    gc.set_threshold(*thresholds[:2], max(thresholds[2], 10**9))
+    try:
+        yield
+    finally:
+        gc.set_threshold(*thresholds)

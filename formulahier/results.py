@@ -263,6 +263,10 @@ class Summary:
         header = {**header, "links": brms_links(view.bmb_model)}  # brms's Links: line
         summary = cls(header, population, group, family, ci_prob)
         if header["settings"].get("method", "nuts") != "nuts":  # MCMC diagnostics do not apply
+            # (brms shows NA there for its approximate algorithms): independent draws of an
+            # approximation have no chains to compare, and Pathfinder's resampled ones repeat
+            for table in (population, family, *group.values()):
+                table[[c for c in DIAG_COLUMNS if c in table]] = np.nan
             summary.diagnostics = [header["settings"]["verdict"]]
             return summary
         summary.diagnostics = _diagnose(

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import gc
 import importlib.util
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 from . import validate as check
 from .approx import METHODS
@@ -22,7 +19,6 @@ __all__ = [
     "check_method",
     "check_options",
     "check_sampler",
-    "collector_relaxed",
     "gradient_cells",
     "nutpie_route",
 ]
@@ -132,26 +128,3 @@ def check_options(kwargs, sampler: str, where: str) -> None:
             except OptionError as err:
                 errors.append(err)
     raise errors[0]
-
-
-
-@contextmanager
-def collector_relaxed() -> Iterator[None]:
-    """No full collection by Python's cyclic garbage collector while inside (young ones run).
-
-    Importing the backend and compiling and sampling a small model make a few hundred thousand
-    long-lived objects (modules, the data, the built model and its compiled functions), and
-    every full collection walked all of them: about 1 s of a sleepstudy fit on 2 busy cores,
-    3-4 full collections in the imports and 3-4 in the fit (docs/performance.md). Inside, the
-    oldest generation's threshold is raised out of reach; afterwards it is set back, and the
-    next full collection comes when Python's own rule calls for it. Cyclic garbage that
-    reaches the oldest generation inside waits until then (a cold compile's: about 90 MB), so
-    it is used around the imports and the callback route (small models, seconds), not around
-    long fits.
-    """
-    thresholds = gc.get_threshold()
-    gc.set_threshold(*thresholds[:2], max(thresholds[2], 10**9))
-    try:
-        yield
-    finally:
-        gc.set_threshold(*thresholds)

@@ -61,3 +61,33 @@ def test_rich_console_made_inside_writes_to_stderr_unclipped(monkeypatch):
         Console().print(table)  # as PyMC builds its console: Console(theme=...)
     assert out.getvalue() == ""
     assert "Divergences" in err.getvalue() and "…" not in err.getvalue()
+
+
+def test_pymc_info_lines_left_out_its_warnings_kept(sleepstudy, caplog):
+    """PyMC's "Initializing NUTS ..." lines are not shown (the summary says it); warnings are."""
+    import logging
+
+    import pymc as pm
+    from _support import mocked_sampling
+
+    import formulahier as fh
+
+    caplog.set_level(logging.INFO, logger="pymc")
+    with mocked_sampling():
+        inner = pm.sample
+
+        def noisy(*args, **kwargs):
+            logging.getLogger("pymc").info("Initializing NUTS using jitter+adapt_diag...")
+            logging.getLogger("pymc").warning("a warning of PyMC's")
+            return inner(*args, **kwargs)
+
+        pm.sample = noisy
+        try:
+            fh.fit("Reaction ~ Days + (1 | Subject)", sleepstudy, sampler="pymc", draws=10,
+                   chains=1, progressbar=False)  # fmt: skip
+        finally:
+            pm.sample = inner
+    said = [r.getMessage() for r in caplog.records if r.name.startswith("pymc")]
+    assert "a warning of PyMC's" in said
+    assert not any("Initializing NUTS" in m for m in said), said
+    assert logging.getLogger("pymc").level == logging.INFO  # set back after the fit

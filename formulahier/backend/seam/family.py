@@ -7,6 +7,10 @@ formula may call (``log()``, ``scale()``...) as Bambi gives them to formulae.
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import numpy as np
 import pandas as pd
 from bambi.utils import get_aliased_name
@@ -59,19 +63,34 @@ def link_function(bmb_model):
     return link.name, link.link
 
 
+@contextmanager
+def _one_off_graphs() -> Iterator[None]:
+    """Numba's note that a one-off graph cannot be cached, kept out of the output.
+
+    Bambi evaluates these with ``pm.logp(...).eval()`` / ``pm.draw``: a one-off graph holding
+    the draws as constants, which numba (PyTensor's default linker) compiles and then cannot
+    cache on disk, saying so in a NumbaWarning. Nothing was meant to be cached.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r".*Cannot cache compiled function")
+        yield
+
+
 def family_log_likelihood(bmb_model, posterior, frame: pd.DataFrame | None = None):
     """Pointwise log-likelihood given the parent parameter's values in ``posterior``.
 
     Of the model's own response, or of the rows of ``frame`` (their response and trials).
     """
-    return bmb_model.family.log_likelihood(model=bmb_model, posterior=posterior, data=frame)
+    with _one_off_graphs():
+        return bmb_model.family.log_likelihood(model=bmb_model, posterior=posterior, data=frame)
 
 
 def family_posterior_predictive(bmb_model, posterior, rng, frame: pd.DataFrame):
     """Draws of new responses given the parent parameter's values in ``posterior``."""
-    return bmb_model.family.posterior_predictive(
-        model=bmb_model, posterior=posterior, random_seed=rng, data=frame
-    )
+    with _one_off_graphs():
+        return bmb_model.family.posterior_predictive(
+            model=bmb_model, posterior=posterior, random_seed=rng, data=frame
+        )
 
 
 def bambi_posterior(bmb_model, posterior):
