@@ -188,9 +188,13 @@ def _columns(named) -> dict[str, np.ndarray]:
     return out
 
 
+_SCALES = ("sigma", "alpha", "kappa", "nu", "phi", "shape")  # (name endings) sds, dispersions
+
+
 def _check(log_p, log_q, columns: dict[str, np.ndarray]) -> Check:
     correlations = {c for c in columns if c.split("[")[0].endswith("_corr")}
-    return check_draws(log_p, log_q, columns, correlations)
+    scales = {c for c in columns if c.split("[")[0].endswith(_SCALES)}
+    return check_draws(log_p, log_q, columns, correlations, scales)
 
 
 def _gaussian_check(model, rows: list[str], mean, cov, seed) -> Check:

@@ -25,7 +25,8 @@ __all__ = ["KHAT_GOOD", "KHAT_OK", "Check", "check_draws", "khat_verdict", "psis
 
 KHAT_GOOD = 0.5  # below: the approximation is close (Yao et al. 2018)
 KHAT_OK = 0.7  # at or above: unreliable (Vehtari et al. 2024)
-MOVE_PERCENT = 10.0  # mean of a positive quantity moved by more: off; an sd: widths said off
+MOVE_PERCENT = 10.0  # mean of a scale (an sd, sigma) moved by more: off; an sd: widths said off
+WIDTH_OFF = 50.0  # an sd changed by more (percent): the intervals are off, not just less sure
 MOVE_SDS = 0.1  # mean of any other quantity moved by more (in q's sds): off
 MOVE_CORR = 0.1  # mean of a correlation moved by more: off
 
@@ -77,11 +78,15 @@ def psis_khat(log_p: np.ndarray, log_q: np.ndarray) -> float:
     return psis_log_weights(log_p, log_q)[1]
 
 
-def check_draws(log_p, log_q, columns: dict[str, np.ndarray], correlations=()) -> Check:
+def check_draws(
+    log_p, log_q, columns: dict[str, np.ndarray], correlations=(), scales=()
+) -> Check:
     """k-hat of p/q and the largest moves of a mean and of an sd of ``columns`` when reweighted.
 
     ``columns``: name -> values at the same draws (one scalar quantity each); the names in
-    ``correlations`` are correlations, whose means are compared on their own scale.
+    ``correlations`` are correlations, whose means are compared on their own scale (moved by
+    0.1 at most), those in ``scales`` sds and other scale parameters (moved by 10% at most);
+    any other mean may move by 0.1 of its sd (an intercept of 251 with sd 7 by 0.7, not 10%).
     """
     log_w, khat = psis_log_weights(log_p, log_q)
     if log_w is None:
@@ -97,7 +102,7 @@ def check_draws(log_p, log_q, columns: dict[str, np.ndarray], correlations=()) -
         sw = float(np.sqrt(w @ (x - mw) ** 2))
         if name in correlations:
             change, limit, text = mw - mq, MOVE_CORR, f"the mean of {name} by {{:+.2f}}"
-        elif (x > 0).all():
+        elif name in scales:
             change, limit = 100 * (mw / mq - 1), MOVE_PERCENT
             text = f"the mean of {name} by {{:+.1f}}%"
         else:
@@ -124,6 +129,12 @@ def khat_verdict(method: str, khat: float, check: Check | None = None) -> str:
             f"{method} approximation NOT reliable: Pareto k-hat {shown} >= {KHAT_OK} "
             "(importance ratios p/q): the approximation misses part of the posterior. Do not "
             "report these estimates; run method='nuts' (the default)."
+        )
+    if check is not None and abs(check.width_percent) > WIDTH_OFF:
+        return (
+            f"{method} approximation NOT reliable: reweighting its draws by p/q (Pareto k-hat "
+            f"{khat:.2f}) changes {check.widened}: its intervals are off. Do not report these "
+            "estimates; run method='nuts' (the default)."
         )
     if check is not None and check.too_far:
         return (

@@ -41,7 +41,7 @@ import numpy as np
 
 from .progress import collector_relaxed
 
-__all__ = ["joined_functions", "sample_callbacks"]
+__all__ = ["import_nutpie", "joined_functions", "sample_callbacks"]
 
 
 def _joined_functions(model, start: dict):
@@ -231,10 +231,25 @@ def sample_callbacks(
     return idata
 
 
+def import_nutpie():
+    """nutpie, imported with a stand-in for its ``import arviz``.
+
+    nutpie uses two functions of arviz-base from it; all of ArviZ and its plotting come in
+    only when something else uses them (:mod:`formulahier.backend.seam.deferred`).
+    """
+    from .backend.seam import deferred_imports
+
+    with deferred_imports():
+        import nutpie
+        import nutpie.compiled_pyfunc  # noqa: F401  (what _compile uses)
+    return nutpie
+
+
 def _sample(model, draws, tune, chains, seed, progressbar, nuts):
-    import nutpie
     from pymc.backends.arviz import patch_nutpie_idata
     from pymc.progress_bar.progress import NutpieProgressBarManager
+
+    nutpie = import_nutpie()
 
     compiled = _compile(model, draws + tune)
     nuts = dict(nuts)

@@ -15,7 +15,7 @@ from . import validate as check
 from .approx import approximate
 from .approx_check import khat_verdict
 from .backend import BlockInfo, add_exact_effects, bambi_posterior, observed_data
-from .callback_nuts import sample_callbacks
+from .callback_nuts import import_nutpie, sample_callbacks
 from .errors import (
     MemoryLimitError,
     OptionError,
@@ -182,6 +182,8 @@ class Model:
         asked = key
         if key == "auto":
             key = auto_sampler(cells, self.collapsed)
+        if key == "nutpie":
+            import_nutpie()  # before its options are read off it (ArviZ not imported for that)
         try:
             pass_on = check.sampler_options(sampler_kwargs, key, "Model.fit()")
         except OptionError as err:
@@ -209,7 +211,7 @@ class Model:
             # ("Initializing NUTS", "Sampling 4 chains ... took") left out: the summary's
             # header and diagnostics say the same; its warnings still show
             with progress_on_stderr(progressbar), quiet_logger("pymc", logging.WARNING):
-                if key == "nutpie" and nutpie_route(cells) == "callbacks":
+                if key == "nutpie" and nutpie_route(cells, self.collapsed) == "callbacks":
                     idata = self._nutpie_callbacks(draws, tune, chains, seed, progressbar, pass_on)
                 if idata is None:
                     idata = self.bambi.fit(

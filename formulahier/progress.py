@@ -19,6 +19,7 @@ import gc
 import logging
 import os
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager, redirect_stdout
 
@@ -61,11 +62,15 @@ def quiet_logger(name: str, level: int = logging.ERROR) -> Iterator[None]:
     """Inside the block, the logger ``name`` lets through only messages of ``level`` and up."""
     logger = logging.getLogger(name)
     before = logger.level
-    logger.setLevel(level)
+    logger.setLevel(max(level, before))  # never lets through more than a caller outside did
     try:
         yield
     finally:
         logger.setLevel(before)
+
+
+_RELAXED: list[tuple[int, int, int] | None] = []  # [thresholds before, a None per block in]
+_RELAXED_LOCK = threading.Lock()
 
 
 @contextmanager
@@ -82,9 +87,18 @@ def collector_relaxed() -> Iterator[None]:
     it is used around the imports and the callback route (small models, seconds), not around
     long fits.
     """
-    thresholds = gc.get_threshold()
-    gc.set_threshold(*thresholds[:2], max(thresholds[2], 10**9))
+    with _RELAXED_LOCK:  # fits may overlap in threads: the first in raises, the last out restores
+        if not _RELAXED:
+            young, middle, old = gc.get_threshold()
+            _RELAXED.append((young, middle, old))
+            gc.set_threshold(young, middle, max(old, 10**9))
+        _RELAXED.append(None)
     try:
         yield
     finally:
-        gc.set_threshold(*thresholds)
+        with _RELAXED_LOCK:
+            _RELAXED.pop()
+            if len(_RELAXED) == 1:
+                saved = _RELAXED.pop()
+                assert saved is not None  # the first entry holds the thresholds
+                gc.set_threshold(*saved)

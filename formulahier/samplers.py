@@ -72,11 +72,17 @@ def auto_sampler(cells: int, collapsed: bool = True) -> str:
     return "nutpie" if collapsed and cells < CALLBACK_MAX_CELLS else "pymc"
 
 
-def nutpie_route(cells: int) -> str:
-    """How nutpie gets the log-density: ``"callbacks"`` (cheap gradient) or ``"compiled"``."""
+def nutpie_route(cells: int, collapsed: bool = True) -> str:
+    """How nutpie gets the log-density: ``"callbacks"`` (cheap gradient) or ``"compiled"``.
+
+    A model that samples its group effects (``sampler="nutpie"`` named) keeps the callbacks
+    only below :data:`SAMPLED_CALLBACK_MAX_CELLS`: on the crossed model of 140,000 cells they
+    were about 1.3x slower than the compiled route (docs/performance.md).
+    """
     if NUTPIE_ROUTE is not None:
         return NUTPIE_ROUTE
-    return "callbacks" if cells < CALLBACK_MAX_CELLS else "compiled"
+    limit = CALLBACK_MAX_CELLS if collapsed else SAMPLED_CALLBACK_MAX_CELLS
+    return "callbacks" if cells < limit else "compiled"
 
 
 #: below: nutpie's callbacks (one thread, no numba compile); measured with whole fits
@@ -84,6 +90,8 @@ def nutpie_route(cells: int) -> str:
 #: a tie at 40,000, and PyMC's sampler 1.5-2.6x below both, so a collapsed model goes from the
 #: callbacks straight to the compiled route (equal constants: no PyMC band for it)
 CALLBACK_MAX_CELLS = 200_000
+#: the callbacks' bound for a model that samples its group effects (the earlier round's rule)
+SAMPLED_CALLBACK_MAX_CELLS = 20_000
 #: from here nutpie's compiled route, for every model (the earlier round's boundary: sampled
 #: models measured below it went either way, docs/performance.md)
 AUTO_NUTPIE_CELLS = 200_000
@@ -116,6 +124,10 @@ def check_options(kwargs, sampler: str, where: str) -> None:
     sampler ``"auto"`` may pick (PyMC's, nutpie's where installed); ``Model.fit`` checks it
     again against the sampler picked.
     """
+    if kwargs and sampler in ("auto", "nutpie") and importlib.util.find_spec("nutpie"):
+        from .callback_nuts import import_nutpie
+
+        import_nutpie()  # its options are read off nutpie itself; ArviZ not imported for that
     if sampler != "auto":
         check.sampler_options(kwargs, sampler, where)
         return

@@ -163,7 +163,9 @@ def test_what_the_khat_cannot_see_is_caught_by_reweighting():
     # q = N(0.5, 1) for p = N(0, 1): the mean is 0.5 sd off, with a small k-hat
     x = rng.normal(0.5, 1, 4000)
     shifted = check_draws(-0.5 * x**2, -0.5 * (x - 0.5) ** 2, {"b": x, "r": np.tanh(x)}, {"r"})
-    assert shifted.khat < 0.5 and shifted.too_far and shifted.moved.startswith("the mean of b by -0.")
+    assert (
+        shifted.khat < 0.5 and shifted.too_far and shifted.moved.startswith("the mean of b by -0.")
+    )
     verdict = khat_verdict("advi", shifted.khat, shifted)
     assert "NOT reliable: reweighting its draws by p/q" in verdict and "method='nuts'" in verdict
     # q = p: nothing moves, and the verdict says by how little
@@ -173,6 +175,21 @@ def test_what_the_khat_cannot_see_is_caught_by_reweighting():
     assert "close enough" in khat_verdict("laplace", same.khat, same)
     assert "at most" in khat_verdict("laplace", same.khat, same)
     assert "could not be computed" in khat_verdict("laplace", float("nan"), Check(float("nan")))
+    # an intercept far from zero, p one sd above q: 2.8% of its mean, but 1 sd: NOT reliable
+    b = rng.normal(251, 7, 4000)
+    off = check_draws(-0.5 * ((b - 258) / 7) ** 2, -0.5 * ((b - 251) / 7) ** 2, {"Intercept": b})
+    assert off.too_far and "NOT reliable" in khat_verdict("laplace", off.khat, off)
+    # ... while a scale parameter is judged by its relative move (10%)
+    sd = np.exp(rng.normal(np.log(5), 0.1, 4000))
+    ok = check_draws(
+        np.zeros(4000), np.zeros(4000), {"Days|Subject_sigma": sd}, (), {"Days|Subject_sigma"}
+    )
+    assert not ok.too_far
+    # q's sd 2.5 times p's: intervals far too wide, whatever the k-hat
+    x = rng.normal(0, 2.5, 4000)
+    too_wide = check_draws(-0.5 * x**2, -0.5 * (x / 2.5) ** 2, {"b": x})
+    assert too_wide.width_percent < -50
+    assert "NOT reliable" in khat_verdict("advi", too_wide.khat, too_wide)
     # log ratios spanning 10^4: PSIS's tail fit fails, one draw holds the weight: unreliable
     z = np.random.default_rng(1).normal(size=1000)
     far = check_draws(-1e6 * np.abs(z), np.zeros_like(z), {"b": z})
@@ -181,8 +198,9 @@ def test_what_the_khat_cannot_see_is_caught_by_reweighting():
 
 @pytest.fixture(scope="module")
 def laplace_fit(sleepstudy):  # collapsed: the compiled-gradient route, no pymc-extras needed
-    return fh.fit(FORMULA, sleepstudy, method="laplace", draws=250, chains=4, seed=1,
-                  progressbar=False)
+    return fh.fit(
+        FORMULA, sleepstudy, method="laplace", draws=250, chains=4, seed=1, progressbar=False
+    )
 
 
 def test_laplace_fit_reads_like_a_fit(laplace_fit, sleepstudy):

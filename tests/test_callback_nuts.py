@@ -48,6 +48,8 @@ def test_nutpie_route_rule():
     assert gradient_cells(False, 180, 2, 36) == 360
     assert nutpie_route(360) == "callbacks"
     assert nutpie_route(CALLBACK_MAX_CELLS) == "compiled"
+    assert nutpie_route(50_000, collapsed=True) == "callbacks"
+    assert nutpie_route(50_000, collapsed=False) == "compiled"  # samples its group effects
 
 
 def test_direct_call_equals_the_function_and_sees_new_data():

@@ -91,3 +91,30 @@ def test_pymc_info_lines_left_out_its_warnings_kept(sleepstudy, caplog):
     assert "a warning of PyMC's" in said
     assert not any("Initializing NUTS" in m for m in said), said
     assert logging.getLogger("pymc").level == logging.INFO  # set back after the fit
+
+
+def test_collector_relaxed_overlapping_blocks_restore_the_thresholds():
+    import gc
+
+    from formulahier.progress import collector_relaxed
+
+    before = gc.get_threshold()
+    first, second = collector_relaxed(), collector_relaxed()
+    first.__enter__()
+    second.__enter__()
+    first.__exit__(None, None, None)  # the first out (another thread's fit ending first)
+    assert gc.get_threshold()[2] >= 10**9  # the second block is still inside
+    second.__exit__(None, None, None)
+    assert gc.get_threshold() == before
+
+
+def test_quiet_logger_never_lets_through_more():
+    import logging
+
+    from formulahier.progress import quiet_logger
+
+    logger = logging.getLogger("fh_test_quiet")
+    logger.setLevel(logging.ERROR)  # e.g. many.quiet_pymc around a job
+    with quiet_logger("fh_test_quiet", logging.WARNING):
+        assert logger.level == logging.ERROR
+    assert logger.level == logging.ERROR

@@ -31,32 +31,31 @@ themselves. Names and dims are Bambi's: ``TEMP|station`` over ``station__factor_
 ``({factor}_corr__effect, {factor}_corr__effect_bis)``.
 """
 
-from .deferred import defer_plotting_imports
+from .deferred import deferred_imports, is_deferred
 
-defer_plotting_imports()  # before the first import of Bambi below
-
-from .blocks import BlockTerm, gather  # noqa: E402
-from .build import PyMCBackend  # noqa: E402
-from .family import (  # noqa: E402
-    aliased_name,
-    bambi_family_names,
-    bambi_posterior,
-    family_log_likelihood,
-    family_posterior_predictive,
-    formula_namespace,
-    inverse_link,
-    link_function,
-    population_linpred,
-)
-from .population import (  # noqa: E402
-    PopulationDesign,
-    default_group_sd,
-    has_response_dim,
-    population_design,
-    population_names,
-    population_priors,
-    sd_prior_dist,
-)
+with deferred_imports():  # Bambi's plotting imports: stand-ins while Bambi is imported
+    from .blocks import BlockTerm, gather
+    from .build import PyMCBackend
+    from .family import (
+        aliased_name,
+        bambi_family_names,
+        bambi_posterior,
+        family_log_likelihood,
+        family_posterior_predictive,
+        formula_namespace,
+        inverse_link,
+        link_function,
+        population_linpred,
+    )
+    from .population import (
+        PopulationDesign,
+        default_group_sd,
+        has_response_dim,
+        population_design,
+        population_names,
+        population_priors,
+        sd_prior_dist,
+    )
 
 __all__ = [
     "BlockTerm",
@@ -66,13 +65,14 @@ __all__ = [
     "bambi_family_names",
     "bambi_posterior",
     "default_group_sd",
-    "defer_plotting_imports",
+    "deferred_imports",
     "family_log_likelihood",
     "family_posterior_predictive",
     "formula_namespace",
     "gather",
     "has_response_dim",
     "inverse_link",
+    "is_deferred",
     "link_function",
     "population_design",
     "population_linpred",

@@ -8,17 +8,21 @@ arviz-base. A fit uses none of the plotting; together these imports were about a
 first ``fh.fit``'s, and every module loaded also costs time when the interpreter exits
 (docs/performance.md).
 
-:func:`defer_plotting_imports`, run before Bambi is first imported, puts a *deferred* module
-into ``sys.modules`` for each module of :data:`DEFERRED`: a real module object made from the
-module's own import spec (``__spec__``, ``__file__``, ``__path__`` set, so importers and
-``inspect`` see an ordinary module) whose code runs, into that same object, the first time an
-attribute it does not yet have is asked for (``bmb.interpret.comparisons``,
-``azp.plot_forest``, ``from arviz_plots import plot_forest``). The names other packages import
-or call while a model is fitted are bound to forwarders: ``plot_dist`` (Bambi's ``from
-arviz_plots import plot_dist``) loads arviz-plots on its first call; ``arviz.from_dict`` and
-``arviz.dict_to_dataset`` (nutpie) call arviz-base's functions of that name, which are the ones
-``arviz`` exposes (``from arviz_base import *``). Once a module has run, its own names replace
-the forwarders.
+:func:`deferred_imports` is a context manager around those imports (the seam's import of
+Bambi, the callback route's of nutpie). Inside, ``sys.modules`` holds a *deferred* module for
+each module of :data:`DEFERRED` not imported yet: a module object made from the module's own
+import spec (``__spec__``, ``__file__``, ``__path__`` set, so importers and ``inspect`` see an
+ordinary module), which is what ``from bambi import interpret`` or ``import arviz`` then bind.
+On leaving, the deferred modules are taken out of ``sys.modules`` again, so a user's own
+``import arviz_plots`` (or ``import arviz``) later imports the real package, its ``__init__``
+run (arviz-plots registers its matplotlib styles there). A deferred module left bound inside
+Bambi or nutpie stands in for the real one: the first attribute it does not have
+(``bmb.interpret.comparisons``) imports the real module and is read from it, as is every later
+one; ``dir()`` lists the real module's names. The names other packages call while a model is
+fitted are forwarders: ``plot_dist`` (Bambi's ``from arviz_plots import plot_dist``) imports
+arviz-plots on its first call; ``arviz.from_dict`` and ``arviz.dict_to_dataset`` (nutpie)
+call arviz-base's functions of that name, which are the ones ``arviz`` exposes (``from
+arviz_base import *``).
 
 The standard library's :class:`importlib.util.LazyLoader` was measured first and does not
 work here: its module loads on *any* attribute access, ``__spec__`` and ``__file__`` included,
@@ -35,10 +39,11 @@ import importlib.util
 import sys
 import threading
 import types
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
-__all__ = ["DEFERRED", "defer_plotting_imports", "is_deferred"]
+__all__ = ["DEFERRED", "deferred_imports", "is_deferred"]
 
 #: module -> {name: module whose ``name`` a forwarder calls}: the names other packages take
 #: from the module while a model is built and fitted (``from arviz_plots import plot_dist`` in
@@ -53,34 +58,29 @@ _LOCK = threading.RLock()
 
 
 class _Deferred(types.ModuleType):
-    """A module whose code runs when an attribute it does not have is first asked for."""
+    """Stands in for a module not imported yet; its first missing attribute imports it."""
 
     def __getattr__(self, name: str) -> Any:
-        # only called for attributes not (yet) in the module's namespace
-        _load(self)
-        return getattr(self, name)
+        # only called for attributes not in the stand-in's own namespace
+        return getattr(_real(self), name)
+
+    def __dir__(self) -> list[str]:
+        return dir(_real(self))
 
 
-def _load(module: types.ModuleType) -> None:
+def _real(module: types.ModuleType) -> types.ModuleType:
+    """The real module ``module`` stands in for, imported now if it is not yet."""
     with _LOCK:
-        if type(module) is not _Deferred:  # loaded meanwhile (another thread, a recursion)
-            return
-        # ordinary attribute errors while it executes
-        module.__class__ = types.ModuleType  # type: ignore[assignment]
-        try:
-            module.__spec__.loader.exec_module(module)  # type: ignore[union-attr]
-        except BaseException:
-            module.__class__ = _Deferred  # the next use tries again and raises again
-            raise
+        name = module.__name__
+        if sys.modules.get(name) is module:  # used inside deferred_imports(): import it now
+            del sys.modules[name]
+        return importlib.import_module(name)
 
 
-def _forwarder(module: types.ModuleType, name: str, source: str) -> Callable[..., Any]:
-    """A function calling ``source.name``: the deferred ``module``'s own (loading it first)."""
+def _forwarder(name: str, source: str) -> Callable[..., Any]:
+    """A function calling ``source.name``, importing ``source`` on the first call."""
 
     def forward(*args: Any, **kwargs: Any) -> Any:
-        if source == module.__name__:
-            _load(module)
-            return getattr(module, name)(*args, **kwargs)
         return getattr(importlib.import_module(source), name)(*args, **kwargs)
 
     forward.__name__ = forward.__qualname__ = name
@@ -99,14 +99,14 @@ def _spec(name: str) -> importlib.machinery.ModuleSpec | None:
     return importlib.machinery.PathFinder.find_spec(name, parent_spec.submodule_search_locations)
 
 
-def defer_plotting_imports() -> None:
-    """Put the deferred modules of :data:`DEFERRED` into ``sys.modules`` (before Bambi).
+@contextmanager
+def deferred_imports() -> Iterator[None]:
+    """Inside, the modules of :data:`DEFERRED` not imported yet are deferred stand-ins.
 
-    Does nothing once Bambi is imported (the modules are then loaded already) and nothing for
-    a module that is imported already or not installed.
+    Nothing is deferred for a module that is imported already or not installed. On leaving,
+    the stand-ins still in ``sys.modules`` are taken out, so later imports get real modules.
     """
-    if "bambi" in sys.modules:
-        return
+    placed: list[tuple[str, types.ModuleType]] = []
     with _LOCK:
         for name, forwarded in DEFERRED.items():
             if name in sys.modules:
@@ -117,10 +117,18 @@ def defer_plotting_imports() -> None:
             module = importlib.util.module_from_spec(spec)
             module.__class__ = _Deferred
             for attribute, source in forwarded.items():
-                setattr(module, attribute, _forwarder(module, attribute, source))
+                setattr(module, attribute, _forwarder(attribute, source))
             sys.modules[name] = module
+            placed.append((name, module))
+    try:
+        yield
+    finally:
+        with _LOCK:
+            for name, module in placed:
+                if sys.modules.get(name) is module:
+                    del sys.modules[name]
 
 
-def is_deferred(name: str) -> bool:
-    """Whether ``sys.modules[name]`` is a deferred module whose code has not run yet."""
-    return type(sys.modules.get(name)) is _Deferred
+def is_deferred(module: object) -> bool:
+    """Whether ``module`` is a stand-in whose real module has not been asked for."""
+    return type(module) is _Deferred
