@@ -113,7 +113,9 @@ class _ThreadState:
     (``PyGILState_Ensure`` on a thread that has none). :meth:`keep` takes one more reference
     (``PyGILState_Ensure`` while the callback holds the GIL), so PyO3's release after the
     callback only detaches the state; :meth:`release` gives it back after a chain's last draw,
-    so the state is destroyed as before once that callback returns. CPython only.
+    so the state is destroyed as before once that callback returns. A chain that does not
+    finish (failed initialisation, Ctrl-C) keeps its thread state, a few KB, until the process
+    ends. CPython only.
     """
 
     local = threading.local()
