@@ -203,8 +203,6 @@ def _gaussian_check(model, rows: list[str], mean, cov, seed) -> Check:
     The moves are those of the quantities the fit reports (constrained: sigma, the sds, the
     correlations, the population effects) at q's draws.
     """
-    import pymc as pm
-
     try:
         points = _points(model, rows)
         if points is None:
@@ -218,11 +216,9 @@ def _gaussian_check(model, rows: list[str], mean, cov, seed) -> Check:
         logp = np.array([logp_fn(points(t)) for t in theta], dtype=float)
     except (np.linalg.LinAlgError, ValueError):  # no draws of q to weigh: accuracy unknown
         return Check(float("nan"))
-    kept = [
-        v
-        for v in pm.util.get_default_varnames(model.unobserved_value_vars, False)
-        if "__obs__" not in model.named_vars_to_dims.get(v.name, ())
-    ]
+    from .callback_nuts import kept_variables
+
+    kept = kept_variables(model)
     expand = model.compile_fn(kept, inputs=model.value_vars, on_unused_input="ignore")
     values = [expand(points(t)) for t in theta]
     named = [(v.name, np.stack([np.asarray(d[j]) for d in values])) for j, v in enumerate(kept)]

@@ -41,7 +41,25 @@ import numpy as np
 
 from .progress import collector_relaxed
 
-__all__ = ["import_nutpie", "joined_functions", "sample_callbacks"]
+__all__ = ["import_nutpie", "kept_variables", "sample_callbacks"]
+
+
+def kept_variables(model) -> list:
+    """What a trace keeps of ``model``, as ``pm.sample`` keeps it for Bambi.
+
+    Every free variable on its constrained scale and every Deterministic except the
+    per-observation ones (Bambi's ``mu``).
+    """
+    import pymc as pm
+
+    return [
+        v
+        for v in pm.util.get_default_varnames(
+            model.unobserved_value_vars, include_transformed=False
+        )
+        if v not in model.deterministics
+        or "__obs__" not in model.named_vars_to_dims.get(v.name, ())
+    ]
 
 
 def _joined_functions(model, start: dict):
@@ -65,15 +83,7 @@ def _joined_functions(model, start: dict):
         for v, a, b, s in zip(value_vars, offsets[:-1], offsets[1:], shapes, strict=True)
     }
     logp = model.logp()
-    obs_dims = {"__obs__"}
-    kept = [
-        v
-        for v in pm.util.get_default_varnames(
-            model.unobserved_value_vars, include_transformed=False
-        )
-        if v not in model.deterministics
-        or not obs_dims & set(model.named_vars_to_dims.get(v.name, ()))
-    ]
+    kept = kept_variables(model)
     grad = pt.concatenate([pt.as_tensor(g).ravel() for g in pt.grad(logp, value_vars)])
     logp_x, grad_x, *kept_x = clone_replace([logp, grad, *kept], replace)
     with model:
@@ -81,11 +91,6 @@ def _joined_functions(model, start: dict):
         expand_fn = pm.compile([x], kept_x, mode="NUMBA")
     logp_fn.trust_input = expand_fn.trust_input = True
     return logp_fn, expand_fn, [v.name for v in kept]
-
-
-def joined_functions(model, start: dict):
-    """(logp-and-gradient function, expand function, kept names): see :func:`_joined_functions`."""
-    return _joined_functions(model, start)
 
 
 def _direct(fn) -> Callable:

@@ -15,7 +15,7 @@ from . import validate as check
 from .approx import approximate
 from .approx_check import khat_verdict
 from .backend import BlockInfo, add_exact_effects, bambi_posterior, observed_data
-from .callback_nuts import import_nutpie, sample_callbacks
+from .callback_nuts import sample_callbacks
 from .errors import (
     MemoryLimitError,
     OptionError,
@@ -31,6 +31,7 @@ from .samplers import (
     check_sampler,
     gradient_cells,
     nutpie_route,
+    sampler_options,
 )
 from .settings import (
     MODEL_OPTIONS,
@@ -182,10 +183,8 @@ class Model:
         asked = key
         if key == "auto":
             key = auto_sampler(cells, self.collapsed)
-        if key == "nutpie":
-            import_nutpie()  # before its options are read off it (ArviZ not imported for that)
         try:
-            pass_on = check.sampler_options(sampler_kwargs, key, "Model.fit()")
+            pass_on = sampler_options(sampler_kwargs, key, "Model.fit()")
         except OptionError as err:
             if asked != "auto":
                 raise

@@ -21,6 +21,7 @@ __all__ = [
     "check_sampler",
     "gradient_cells",
     "nutpie_route",
+    "sampler_options",
 ]
 
 
@@ -117,6 +118,20 @@ def check_sampler(sampler: str) -> str:
     return key
 
 
+def sampler_options(kwargs, sampler: str, where: str) -> dict:
+    """:func:`formulahier.validate.sampler_options`, with nutpie imported first if it is asked.
+
+    nutpie's options are read off nutpie itself; importing it here puts a stand-in for its
+    ``import arviz`` (:func:`formulahier.callback_nuts.import_nutpie`), so reading them imports
+    no ArviZ plotting.
+    """
+    if sampler == "nutpie" and importlib.util.find_spec("nutpie"):
+        from .callback_nuts import import_nutpie
+
+        import_nutpie()
+    return check.sampler_options(kwargs, sampler, where)
+
+
 def check_options(kwargs, sampler: str, where: str) -> None:
     """Check sampler options before the model is built (``sampler`` as :func:`check_sampler`).
 
@@ -124,18 +139,14 @@ def check_options(kwargs, sampler: str, where: str) -> None:
     sampler ``"auto"`` may pick (PyMC's, nutpie's where installed); ``Model.fit`` checks it
     again against the sampler picked.
     """
-    if kwargs and sampler in ("auto", "nutpie") and importlib.util.find_spec("nutpie"):
-        from .callback_nuts import import_nutpie
-
-        import_nutpie()  # its options are read off nutpie itself; ArviZ not imported for that
     if sampler != "auto":
-        check.sampler_options(kwargs, sampler, where)
+        sampler_options(kwargs, sampler, where)
         return
     errors = []
     for candidate in ("pymc", "nutpie"):
         if all(importlib.util.find_spec(p) is not None for p in SAMPLERS[candidate]):
             try:
-                check.sampler_options(kwargs, candidate, where)
+                sampler_options(kwargs, candidate, where)
                 return
             except OptionError as err:
                 errors.append(err)

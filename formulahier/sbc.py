@@ -44,6 +44,7 @@ from .many import (
     run_jobs,
     sample_with_data,
 )
+from .samplers import sampler_options as check_sampler_options
 from .spec import MODEL_OPTIONS
 
 __all__ = ["SBCResult", "sbc"]
@@ -339,7 +340,7 @@ def sbc(formula, data, n_sims: int = 100, *, family: str = "gaussian",
         raise SamplerError("sampler='nutpie' needs nutpie: `pip install 'formulahier[nutpie]'`.")
     client = check_client(client)
     model_options, sampler_options = _split_options(options)
-    check.sampler_options(sampler_options, sampler, "fh.sbc()")  # names and values
+    check_sampler_options(sampler_options, sampler, "fh.sbc()")  # names and values
     sampler_options.setdefault("target_accept", 0.9)  # as fh.fit
     model_options.update(family=family, priors=priors)
     sim_model = build_model(formula, data, **model_options)
