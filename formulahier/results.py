@@ -284,7 +284,9 @@ class Summary:
     def from_view(cls, view: PosteriorView, header: dict, ci_prob: float = 0.95) -> Summary:
         """Compute every table from a :class:`PosteriorView`."""
         ci_prob = _check_prob(ci_prob)
-        parts = {("group", f): view.group_draws(f) for f in view.factors()}
+        parts: dict[object, dict[str, xr.DataArray]] = {
+            ("group", f): view.group_draws(f) for f in view.factors()
+        }
         parts.update(population=view.population_draws(), family=view.family_draws())
         tables = _tables(parts, ci_prob)
         population, family = tables["population"], tables["family"]
