@@ -48,10 +48,37 @@ def _table(rows: dict[str, xr.DataArray], ci_prob: float, diagnostics: bool = Tr
     """One row per scalar draw array: stats and (optionally) convergence diagnostics."""
     if not rows:
         return pd.DataFrame(columns=STAT_COLUMNS + (DIAG_COLUMNS if diagnostics else []))
+    return _computed(rows.values(), list(rows), ci_prob, diagnostics)
+
+
+def _tables(parts: dict, ci_prob: float) -> dict:
+    """:func:`_table` of every part (name -> rows), with diagnostics, in one computation.
+
+    A row's figures depend on its own draws only, so the rows of all tables are stacked and
+    computed once (one ``rhat`` and two ``ess`` calls instead of three per table: the
+    summary's xarray and ArviZ overheads are per call) and cut into the tables again: the
+    same numbers as table by table. Parts of different dtypes are computed apart (stacking
+    would cast them to one).
+    """
+    rows = [(name, label, da) for name, part in parts.items() for label, da in part.items()]
+    if len({da.dtype for _, _, da in rows}) > 1:
+        return {name: _table(part, ci_prob) for name, part in parts.items()}
+    out = {name: _table({}, ci_prob) for name, part in parts.items() if not part}
+    if rows:
+        frame = _computed([da for _, _, da in rows], list(range(len(rows))), ci_prob, True)
+        for name, part in parts.items():
+            if part:
+                picked = [i for i, (owner, _, _) in enumerate(rows) if owner == name]
+                out[name] = frame.iloc[picked].set_axis(pd.Index(list(part)), axis=0).copy()
+    return {name: out[name] for name in parts}
+
+
+def _computed(arrays, index: list, ci_prob: float, diagnostics: bool) -> pd.DataFrame:
+    """The rows of :func:`_table` for ``arrays`` (scalar draw arrays), indexed by ``index``."""
     stacked = xr.concat(
-        [da.reset_coords(drop=True) for da in rows.values()], dim=pd.Index(list(rows), name="row")
+        [da.reset_coords(drop=True) for da in arrays], dim=pd.Index(index, name="row")
     ).transpose(*SAMPLE_DIMS, "row")
-    frame = pd.DataFrame(_stats(stacked, ci_prob), index=pd.Index(list(rows)))
+    frame = pd.DataFrame(_stats(stacked, ci_prob), index=pd.Index(index))
     if diagnostics:
         ds = xr.Dataset({"x": stacked})
         nchains = stacked.sizes["chain"]
@@ -257,9 +284,13 @@ class Summary:
     def from_view(cls, view: PosteriorView, header: dict, ci_prob: float = 0.95) -> Summary:
         """Compute every table from a :class:`PosteriorView`."""
         ci_prob = _check_prob(ci_prob)
-        population = _table(view.population_draws(), ci_prob)
-        group = {f: view.group_table(f, ci_prob) for f in view.factors()}
-        family = _table(view.family_draws(), ci_prob)
+        parts: dict[object, dict[str, xr.DataArray]] = {
+            ("group", f): view.group_draws(f) for f in view.factors()
+        }
+        parts.update(population=view.population_draws(), family=view.family_draws())
+        tables = _tables(parts, ci_prob)
+        population, family = tables["population"], tables["family"]
+        group = {f: tables["group", f] for f in view.factors()}
         header = {**header, "links": brms_links(view.bmb_model)}  # brms's Links: line
         summary = cls(header, population, group, family, ci_prob)
         if header["settings"].get("method", "nuts") != "nuts":  # MCMC diagnostics do not apply

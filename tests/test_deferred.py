@@ -1,4 +1,5 @@
-"""Bambi's plotting imports are deferred until used (formulahier/backend/seam/deferred.py)."""
+"""Bambi's plotting imports are deferred until used (formulahier/backend/seam/deferred.py), and
+the imported modules' objects are frozen out of the garbage collector's walks (formulahier/__init__.py)."""
 
 from __future__ import annotations
 
@@ -7,9 +8,33 @@ import sys
 
 # run in a fresh interpreter: the test process has imported the plotting modules long ago
 _CODE = """
+import gc
 import sys
+import weakref
+
+import pandas as pd
+
+frame = pd.DataFrame({"a": range(10)})  # made before formulahier's import: frozen with it
+frame_ref = weakref.ref(frame)
 import formulahier as fh
+
+fh.model  # the first use of a name that needs the backend imports it (and then freezes)
 import formulahier.api
+assert gc.get_freeze_count() > 50_000  # the imported modules' objects: no collection walks them
+del frame
+assert frame_ref() is None  # reference counting still frees a frozen object
+
+
+class Node:
+    pass
+
+
+cycle = Node()
+cycle.me = cycle  # made after the import: the collector reclaims it as ever
+cycle_ref = weakref.ref(cycle)
+del cycle
+gc.collect()
+assert cycle_ref() is None
 from formulahier.backend.seam.deferred import DEFERRED, is_deferred
 from formulahier.callback_nuts import import_nutpie
 

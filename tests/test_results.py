@@ -170,3 +170,33 @@ def test_bambi_predict_is_the_population_level_part(mfit, sleepstudy):
     np.testing.assert_allclose(mu.values, b0[..., None] + b1[..., None] * days, rtol=1e-8)
     ours = mfit.predict(sleepstudy.head(5), re_formula="~0", draws=True).values
     np.testing.assert_allclose(ours, mu.values, rtol=1e-8)
+
+
+def test_tables_computed_together_equal_table_by_table():
+    """The summary computes all its tables in one stacked pass (results._tables): same figures."""
+    import xarray as xr
+
+    from formulahier import results
+
+    rng = np.random.default_rng(3)
+
+    def draws(scale, dtype="float64"):
+        values = rng.normal(size=(4, 250)).cumsum(axis=1) * scale  # autocorrelated, like MCMC
+        return xr.DataArray(values.astype(dtype), dims=("chain", "draw"))
+
+    parts = {
+        ("group", "a"): {"sd(Intercept)": draws(1.0), "sd(x)": draws(0.1)},
+        ("group", "b"): {"sd(Intercept)": draws(3.0)},  # the same label under another factor
+        "population": {"Intercept": draws(10.0), "x": draws(0.5)},
+        "family": {},
+    }
+    together = results._tables(parts, 0.9)
+    assert list(together) == list(parts)
+    for name, part in parts.items():
+        apart = results._table(part, 0.9)
+        assert list(together[name].index) == list(part)
+        pd.testing.assert_frame_equal(together[name], apart, check_exact=True)
+    # rows of another dtype are not cast: each table is computed apart
+    parts["family"] = {"sigma": draws(1.0, "float32")}
+    mixed = results._tables(parts, 0.9)
+    pd.testing.assert_frame_equal(mixed["family"], results._table(parts["family"], 0.9))
