@@ -11,10 +11,8 @@ so a script that fails early, ``formulahier --help`` and a notebook's first cell
 
 from __future__ import annotations
 
-import gc
 import importlib
 import importlib.util
-import sys
 from typing import TYPE_CHECKING
 
 from .about import __version__
@@ -81,27 +79,14 @@ def _import_heavy(where: str):
     backend comes next, before anything imports Bambi: its seam defers Bambi's plotting imports
     (formulahier/backend/seam/deferred.py). No full garbage collection meanwhile: imports make
     long-lived objects only.
-
-    After the first import of the backend, :func:`gc.freeze` moves every object Python's cyclic
-    collector tracks (about 200,000, nearly all of them the modules just imported, which live
-    until the interpreter exits) to its permanent generation: no later collection walks them
-    again. Every full collection after the import (one lands in the first summary) and the 3-4
-    the interpreter runs while it exits used to walk them all: 0.3 s each on a busy machine,
-    1-2 s of a sleepstudy process (docs/performance.md). Frozen objects are still freed by
-    reference counting; only one in a reference cycle is not reclaimed by the collector, and
-    that holds also for what the caller had made before (``gc.unfreeze()`` undoes it).
     """
     from .progress import collector_relaxed
 
-    first = "formulahier.backend" not in sys.modules
     with collector_relaxed():
         if importlib.util.find_spec("arviz_base") is not None:
             importlib.import_module("arviz_base")
         importlib.import_module(".backend", __name__)
-        module = importlib.import_module(where, __name__)
-    if first:
-        gc.freeze()
-    return module
+        return importlib.import_module(where, __name__)
 
 
 def __getattr__(name: str):

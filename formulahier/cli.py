@@ -19,6 +19,7 @@ folder of ``--save`` must exist before sampling starts.
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import sys
 import warnings
@@ -219,8 +220,25 @@ def _save(result, path: str) -> None:
         ) from None
 
 
-def _run(args) -> int:
+def _own_process() -> None:
+    """Take the imported modules' objects out of the garbage collector's walks (:func:`gc.freeze`).
+
+    The command owns its process, so what is tracked now lives until it exits: without this,
+    the first summary's full collection and the 3-4 the interpreter runs while it exits walk
+    about 200,000 module objects each (1-2 s of a sleepstudy run on a busy machine:
+    docs/performance.md). The library itself never does this: it would freeze its caller's
+    objects too, and a frozen object in a reference cycle (a closed matplotlib figure in a
+    notebook) would never be reclaimed.
+    """
+    gc.freeze()
+
+
+def _run(args, own_process: bool = False) -> int:
     import formulahier as fh
+
+    if own_process and args.command in ("demo", "fit"):
+        _ = fh.model  # the backend's import, then out of the collector's walks
+        _own_process()
 
     if args.command == "data":
         if args.name is None:
@@ -305,7 +323,11 @@ def main(argv: list[str] | None = None) -> int:
 
     warnings.simplefilter("ignore", FutureWarning)
     try:
-        return _run(args)
+        own_process = argv is None  # the command itself, not a call from Python (tests)
+        status = _run(args, own_process)
+        if own_process:
+            _own_process()  # the fit's objects too: the interpreter's exit need not walk them
+        return status
     except FormulahierError as exc:
         if args.debug:
             raise
