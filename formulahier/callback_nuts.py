@@ -39,6 +39,7 @@ from typing import Any
 
 import numpy as np
 
+from .graph_inputs import free_shapes, lift_constants
 from .progress import collector_relaxed
 
 __all__ = ["import_nutpie", "kept_variables", "sample_callbacks"]
@@ -85,7 +86,10 @@ def _joined_functions(model, start: dict):
     logp = model.logp()
     kept = kept_variables(model)
     grad = pt.concatenate([pt.as_tensor(g).ravel() for g in pt.grad(logp, value_vars)])
-    logp_x, grad_x, *kept_x = clone_replace([logp, grad, *kept], replace)
+    outputs = clone_replace([logp, grad, *kept], replace)
+    # the data's numbers as one shared input, its sizes left open: the compiled code is the same
+    # for every data set of this structure, so numba's disk cache serves them all (graph_inputs)
+    logp_x, grad_x, *kept_x = free_shapes(lift_constants(outputs)[0])
     with model:
         logp_fn = pm.compile([x], [logp_x, grad_x], mode="NUMBA")
         expand_fn = pm.compile([x], kept_x, mode="NUMBA")
