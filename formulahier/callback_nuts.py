@@ -69,7 +69,9 @@ def _joined_functions(model, start: dict):
     Both functions take the flat unconstrained point (``start`` gives the value variables'
     shapes). ``expand`` returns the variables kept in the trace: every free variable on its
     constrained scale and every Deterministic except the per-observation ones (Bambi's ``mu``),
-    as ``pm.sample`` keeps them for Bambi.
+    as ``pm.sample`` keeps them for Bambi. The data's numbers and sizes are inputs of both
+    (:mod:`formulahier.graph_inputs`), so numba's disk cache serves every data set of the same
+    structure.
     """
     import pymc as pm
     import pytensor.tensor as pt
