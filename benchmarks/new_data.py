@@ -7,7 +7,9 @@
 * ``shift``: the response shifted by a new amount in every run (the prior means and scales
   Bambi derives from the data differ; the shapes are the same);
 * ``sim``: a new simulated data set in every run, 30 subjects x 12 days (other numbers of
-  levels and rows).
+  levels and rows);
+* ``ozone_same`` / ``ozone_shift``: the same for ``make demo``'s ozone model
+  ``log_ozone ~ TEMP + (TEMP | station)``.
 
 ``--src DIR`` runs the package found in DIR (e.g. an export of another commit) in place of
 the installed one, to compare two versions side by side in one session (DIR needs this
@@ -30,6 +32,7 @@ import time
 
 T0 = time.perf_counter()
 FORMULA = "Reaction ~ Days + (Days | Subject)"
+OZONE = "log_ozone ~ TEMP + (TEMP | station)"
 
 
 def data_for(kind: str, seed: int):
@@ -38,6 +41,11 @@ def data_for(kind: str, seed: int):
 
     import formulahier as fh
 
+    if kind.startswith("ozone"):
+        data = fh.datasets.load("ozone").copy()
+        if kind == "ozone_shift":
+            data["log_ozone"] = data["log_ozone"] + 0.01 * (1 + seed % 997) + 1e-6 * seed
+        return data
     if kind in ("same", "shift"):
         data = fh.datasets.load("sleepstudy").copy()
         if kind == "shift":  # a new shift every run: data this machine has not seen
@@ -58,7 +66,7 @@ def one(kind: str, seed: int) -> dict:
 
     data = data_for(kind, seed)
     start = time.perf_counter()
-    fit = fh.fit(FORMULA, data, progressbar=False, seed=1)
+    fit = fh.fit(OZONE if kind.startswith("ozone") else FORMULA, data, progressbar=False, seed=1)
     fit_s = time.perf_counter() - start
     assert str(fit)
     loop = float(fit.idata["posterior"].attrs.get("sampling_time", float("nan")))
