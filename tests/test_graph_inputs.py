@@ -99,3 +99,30 @@ def test_free_shapes_reads_the_models_shared_variable():
     assert f(np.array([1.0, 2.0])) == pytest.approx(3 * 3 + 3)
     data.set_value(np.full((3, 2), 2.0))  # as k-fold swaps the data: seen by the function
     assert f(np.array([1.0, 2.0])) == pytest.approx(2 * 3 * 3 + 3)
+
+
+def test_new_data_set_into_the_model_is_what_the_function_reads(two_data_sets):
+    """As k-fold and SBC swap data: ``set_value`` on the model's cross-products is seen."""
+    from formulahier.callback_nuts import _direct
+
+    model, start, (logp_fn, _, _) = two_data_sets[0]
+    yty = next(v for v in _model_shared(model) if v.name == "Reaction__yty")
+    x = np.concatenate([np.ravel(start[model.rvs_to_values[rv].name]) for rv in model.free_RVs])
+    before = float(logp_fn(x)[0])
+    old = yty.get_value()
+    try:
+        yty.set_value(old * 1.01)
+        after = float(_direct(logp_fn)(x)[0])
+        expected = model.compile_logp(mode="FAST_COMPILE")(start)
+    finally:
+        yty.set_value(old)
+    assert after != pytest.approx(before)
+    np.testing.assert_allclose(after, expected, rtol=1e-10)
+    assert float(_direct(logp_fn)(x)[0]) == pytest.approx(before, rel=1e-12)
+
+
+def _model_shared(model):
+    from pytensor.compile.sharedvalue import SharedVariable
+    from pytensor.graph.traversal import ancestors
+
+    return [v for v in ancestors([model.logp()]) if isinstance(v, SharedVariable)]
