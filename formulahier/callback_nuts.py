@@ -39,6 +39,7 @@ from typing import Any
 
 import numpy as np
 
+from .graph_inputs import free_shapes, lift_constants
 from .progress import collector_relaxed
 
 __all__ = ["import_nutpie", "kept_variables", "sample_callbacks"]
@@ -68,7 +69,9 @@ def _joined_functions(model, start: dict):
     Both functions take the flat unconstrained point (``start`` gives the value variables'
     shapes). ``expand`` returns the variables kept in the trace: every free variable on its
     constrained scale and every Deterministic except the per-observation ones (Bambi's ``mu``),
-    as ``pm.sample`` keeps them for Bambi.
+    as ``pm.sample`` keeps them for Bambi. The data's numbers and sizes are inputs of both
+    (:mod:`formulahier.graph_inputs`), so numba's disk cache serves every data set of the same
+    structure.
     """
     import pymc as pm
     import pytensor.tensor as pt
@@ -85,7 +88,10 @@ def _joined_functions(model, start: dict):
     logp = model.logp()
     kept = kept_variables(model)
     grad = pt.concatenate([pt.as_tensor(g).ravel() for g in pt.grad(logp, value_vars)])
-    logp_x, grad_x, *kept_x = clone_replace([logp, grad, *kept], replace)
+    outputs = clone_replace([logp, grad, *kept], replace)
+    # the data's numbers as one shared input, its sizes left open: the compiled code is the same
+    # for every data set of this structure, so numba's disk cache serves them all (graph_inputs)
+    logp_x, grad_x, *kept_x = free_shapes(lift_constants(outputs)[0])
     with model:
         logp_fn = pm.compile([x], [logp_x, grad_x], mode="NUMBA")
         expand_fn = pm.compile([x], kept_x, mode="NUMBA")

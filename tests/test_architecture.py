@@ -25,7 +25,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("formula", ("formula", "families", "safety")),
     # pieces the backend is built from: group codes and columns, the collapsed algebra,
     # parameterization, brms-style priors, bundled data sets
-    ("model pieces", ("groups", "collapsed", "parameterization", "priors", "datasets")),
+    ("model pieces", ("groups", "collapsed", "parameterization", "priors", "datasets", "graph_inputs")),
     # the backend: Bambi's model plus the blocks; backend/seam/ alone knows Bambi internals
     ("backend", ("backend",)),
     # checks of the data against the spec

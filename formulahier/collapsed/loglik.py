@@ -131,7 +131,10 @@ def _levels(stats: Stats, precs, s2, B, B_in=None):
 
 def _prior_logdet(stats: Stats, precs) -> Any:
     outer, inner = precs
-    total = shape_of(stats.ZtZ)[0] * outer.logdet
+    # the number of levels read from the graph (a constant only when its shape is fixed), so a
+    # compiled graph whose sizes are left open serves any number of levels (graph_inputs)
+    levels = stats.ZtZ.shape[0] if hasattr(stats.ZtZ, "type") else shape_of(stats.ZtZ)[0]
+    total = levels * outer.logdet
     if inner is None or stats.inner is None:
         return total
     return total + len(stats.inner.parent) * inner.logdet
