@@ -66,7 +66,7 @@ def _estimates(fit) -> dict:
     return out
 
 
-def cell(model: str, method: str, mem_gb: float) -> dict:
+def cell(model: str, method: str, mem_gb: float, sampler: str = "auto") -> dict:
     """One fit in this process; the dict printed as the cell's JSON line."""
     cap = int(mem_gb * 1024**3)
     resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
@@ -88,7 +88,10 @@ def cell(model: str, method: str, mem_gb: float) -> dict:
     m.build()
     times["build"] = time.perf_counter() - t
     t = time.perf_counter()
-    fit = m.fit(method=method, draws=draws, tune=tune, chains=chains, seed=1, progressbar=False)
+    how = {"sampler": sampler} if method == "nuts" else {}
+    fit = m.fit(
+        method=method, draws=draws, tune=tune, chains=chains, seed=1, progressbar=False, **how
+    )
     times["fit"] = time.perf_counter() - t
     t = time.perf_counter()
     text = str(fit)
@@ -109,10 +112,10 @@ def cell(model: str, method: str, mem_gb: float) -> dict:
     }
 
 
-def _run_cell(model: str, method: str, mem_gb: float) -> dict:
+def _run_cell(model: str, method: str, mem_gb: float, sampler: str = "auto") -> dict:
     load = os.getloadavg()[0]
     cmd = [sys.executable, "-m", "benchmarks.approx", "--cell", model, method,
-           "--mem-gb", str(mem_gb)]  # fmt: skip
+           "--mem-gb", str(mem_gb), "--sampler", sampler]  # fmt: skip
     t = time.perf_counter()
     out = subprocess.run(cmd, capture_output=True, text=True)
     wall = time.perf_counter() - t
@@ -192,16 +195,17 @@ def main() -> None:
     ap.add_argument("--models", default="ozone,big", help=f"comma-separated, of {MODELS}")
     ap.add_argument("--methods", default=",".join(METHODS), help=f"of {METHODS}")
     ap.add_argument("--mem-gb", type=float, default=8.0)
+    ap.add_argument("--sampler", default="auto", help="NUTS's sampler (the approximations: none)")
     ap.add_argument("--cell", nargs=2, metavar=("MODEL", "METHOD"), help=argparse.SUPPRESS)
     ap.add_argument("--json", help="also write every cell's result to this file")
     args = ap.parse_args()
     if args.cell:
-        print(json.dumps(cell(*args.cell, args.mem_gb)), flush=True)
+        print(json.dumps(cell(*args.cell, args.mem_gb, args.sampler)), flush=True)
         return
     results = []
     for model in args.models.split(","):
         for method in args.methods.split(","):
-            r = _run_cell(model, method, args.mem_gb)
+            r = _run_cell(model, method, args.mem_gb, args.sampler)
             results.append(r)
             print(json.dumps(r), flush=True)
     if args.json:
