@@ -33,6 +33,8 @@ import time
 
 MODELS = ("sleepstudy", "ozone", "radon_intercepts", "radon_slopes", "cbpp", "big")
 METHODS = ("nuts", "laplace", "pathfinder", "advi")
+# laplace_raw: the collapsed Laplace with q's own draws (no PSIS resampling), for before/after
+EXTRA_METHODS = ("laplace_raw",)
 CASE_NAMES = {"ozone": "ozone_slopes"}  # benchmarks.cases names
 
 
@@ -89,10 +91,24 @@ def cell(model: str, method: str, mem_gb: float, sampler: str = "auto") -> dict:
     times["build"] = time.perf_counter() - t
     t = time.perf_counter()
     how = {"sampler": sampler} if method == "nuts" else {}
+    if method == "laplace_raw":
+        import formulahier.approx
+
+        formulahier.approx.PSIS_RESAMPLE = False
     fit = m.fit(
-        method=method, draws=draws, tune=tune, chains=chains, seed=1, progressbar=False, **how
-    )
+        method=method.removesuffix("_raw"), draws=draws, tune=tune, chains=chains, seed=1,
+        progressbar=False, **how,
+    )  # fmt: skip
     times["fit"] = time.perf_counter() - t
+    # the method's own time (the NUTS loop; the approximation's steps after the compile) and
+    # the rest of the fit (compile, initialisation, the exact group effects: paid by both)
+    steps = fit.settings.get("phases", {})
+    if method == "nuts":
+        loop = fit.idata["posterior"].attrs.get("sampling_time")
+        times["method"] = float("nan") if loop is None else float(loop)
+    else:
+        times["method"] = sum(v for k, v in steps.items() if k not in ("compile", "finish"))
+    times["fit rest"] = times["fit"] - times["method"]
     t = time.perf_counter()
     text = str(fit)
     times["summary"] = time.perf_counter() - t
@@ -101,13 +117,17 @@ def cell(model: str, method: str, mem_gb: float, sampler: str = "auto") -> dict:
         "model": model,
         "method": method,
         "times": times,
-        "steps": fit.settings.get("phases", {}),
+        "steps": steps,
         "sampler": fit.settings.get("sampler"),
         "construction": fit.settings.get("construction"),
         "khat": fit.settings.get("khat"),
         "verdict": verdict,
-        "header_names_method": f"method {method}" in text or method == "nuts",
+        "header_names_method": f"method {method.removesuffix('_raw')}" in text
+        or method == "nuts",
         "peak_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
+        # CPU seconds of the process (all threads): less moved by a shared machine's load
+        "cpu": sum(getattr(resource.getrusage(resource.RUSAGE_SELF), f)
+                   for f in ("ru_utime", "ru_stime")),  # fmt: skip
         **_estimates(fit),
     }
 
@@ -159,6 +179,32 @@ def _print_times(results: list[dict]) -> None:
               f"{steps} |")  # fmt: skip
 
 
+def _fixed(r: dict) -> float:
+    """Seconds of the process outside the method's own time: what both sides pay."""
+    return r["process"] - r["times"]["method"]
+
+
+def _print_split(results: list[dict]) -> None:
+    """Whole process = fixed costs + the method's own time, and what the ratio can reach."""
+    print("\n| model | method | load | import s | build s | fit rest s (compile, init, exact "
+          "effects) | method s | process s | NUTS process / process | NUTS method / method | "
+          "at most (NUTS process / this fixed) |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    nuts = {r["model"]: r for r in results if r["method"] == "nuts" and "error" not in r}
+    for r in results:
+        if "error" in r:
+            continue
+        t, ref = r["times"], nuts.get(r["model"])
+        ratios = ["-", "-", "-"]
+        if ref is not None and r is not ref:
+            ratios = [f"{ref['process'] / r['process']:.1f}x",
+                      f"{ref['times']['method'] / max(t['method'], 1e-9):.0f}x",
+                      f"{ref['process'] / _fixed(r):.1f}x"]  # fmt: skip
+        print(f"| {r['model']} | {r['method']} | {r['load']:.1f} | "
+              f"{t['import'] + t['backend import']:.2f} | {t['build']:.2f} | {t['fit rest']:.2f} | "
+              f"{t['method']:.2f} | {r['process']:.1f} | {' | '.join(ratios)} |")  # fmt: skip
+
+
 def _print_accuracy(results: list[dict]) -> None:
     nuts = {r["model"]: r for r in results if r["method"] == "nuts" and "error" not in r}
     print("\n| model | method | k-hat | verdict | worst population effect (NUTS sds) | "
@@ -193,14 +239,22 @@ def _print_accuracy(results: list[dict]) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(prog="python -m benchmarks.approx")
     ap.add_argument("--models", default="ozone,big", help=f"comma-separated, of {MODELS}")
-    ap.add_argument("--methods", default=",".join(METHODS), help=f"of {METHODS}")
+    ap.add_argument("--methods", default=",".join(METHODS), help=f"of {METHODS + EXTRA_METHODS}")
     ap.add_argument("--mem-gb", type=float, default=8.0)
     ap.add_argument("--sampler", default="auto", help="NUTS's sampler (the approximations: none)")
     ap.add_argument("--cell", nargs=2, metavar=("MODEL", "METHOD"), help=argparse.SUPPRESS)
     ap.add_argument("--json", help="also write every cell's result to this file")
+    ap.add_argument("--report", help="print the tables of a --json file of an earlier run")
     args = ap.parse_args()
     if args.cell:
         print(json.dumps(cell(*args.cell, args.mem_gb, args.sampler)), flush=True)
+        return
+    if args.report:
+        with open(args.report) as f:
+            results = json.load(f)
+        _print_times(results)
+        _print_split(results)
+        _print_accuracy(results)
         return
     results = []
     for model in args.models.split(","):
@@ -212,6 +266,7 @@ def main() -> None:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=1)
     _print_times(results)
+    _print_split(results)
     _print_accuracy(results)
 
 

@@ -39,6 +39,7 @@ __all__ = ["APPROXIMATIONS", "METHODS", "Approximation", "approximate"]
 METHODS = ("nuts", "laplace", "pathfinder", "advi")
 APPROXIMATIONS = METHODS[1:]
 KHAT_DRAWS = 1000  # draws from q used for the k-hat
+PSIS_RESAMPLE = True  # False: the collapsed Laplace keeps q's own draws (benchmarks compare)
 
 
 @dataclass
@@ -97,7 +98,8 @@ def approximate(
         log_w, khat = psis_log_weights(log_p, log_q)
         check = _check_weighted(log_w, khat, (columns or _scalars)(pool))
         posterior = pool
-        if log_w is not None and khat < KHAT_OK:  # the weighted draws estimate p: resample
+        # below 0.7 the weighted draws estimate p: resample them by their weights
+        if PSIS_RESAMPLE and log_w is not None and khat < KHAT_OK:
             rng = np.random.default_rng(None if seed is None else [int(seed), 31])
             posterior = pool.isel(draw=psis_resample(log_w, n, rng))
             check = replace(check, resampled=True)

@@ -226,6 +226,6 @@ def _resampled_verdict(method: str, khat: float, check: Check) -> str:
             "final results."
         )
     return (
-        f"{head}{moves}: means are usable, but tails and interval widths are less sure; "
-        "confirm with method='nuts'."
+        f"{head} only roughly right{moves}: means are usable, but tails and interval widths "
+        "are less sure; confirm with method='nuts'."
     )
