@@ -215,9 +215,9 @@ def _resampled_verdict(method: str, khat: float, check: Check) -> str:
         if abs(check.width_percent) > MOVE_PERCENT:
             fixes.append(check.widened)
         return (
-            f"{head} only roughly right: the Gaussian alone was off ({' and '.join(fixes)}, "
-            "which resampling corrects as far as the draws of q reach); confirm with "
-            "method='nuts'."
+            f"{head} only roughly right: resampling changed {' and '.join(fixes)} (the "
+            "Gaussian alone was off there, and the resampled draws correct it only as far as "
+            "its draws reach); confirm with method='nuts'."
         )
     moves = f": resampling moved {check.moved} at most" if check.moved else ""
     if khat < KHAT_GOOD:
