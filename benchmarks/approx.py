@@ -31,7 +31,8 @@ import subprocess
 import sys
 import time
 
-MODELS = ("sleepstudy", "ozone", "radon_intercepts", "radon_slopes", "cbpp", "big")
+MODELS = ("sleepstudy", "ozone", "radon_intercepts", "radon_slopes", "cbpp", "big",
+          "bernoulli_100k_100")  # fmt: skip
 METHODS = ("nuts", "laplace", "pathfinder", "advi")
 # laplace_raw: the collapsed Laplace with q's own draws (no PSIS resampling), for before/after
 EXTRA_METHODS = ("laplace_raw",)
@@ -44,8 +45,11 @@ def _data_and_formula(name: str):
 
         formula, family = FORMULAS["gaussian"]
         return simulate("gaussian", 1_000_000, 10_000), formula, family, (250, 250, 2)
-    from benchmarks.cases import CASES
+    from benchmarks.cases import CASES, simulate_bernoulli
 
+    if name == "bernoulli_100k_100":  # never collapsed; 100 levels: a Hessian pymc-extras can
+        data = simulate_bernoulli(100_000, n_g=100)  # afford (1,000 levels: > 25 min)
+        return data, "y ~ x + (1 | g)", "bernoulli", (1000, 1000, 4)
     case = CASES[CASE_NAMES.get(name, name)]
     return case.data(), case.formula, case.family, (1000, 1000, 4)
 
@@ -75,21 +79,20 @@ def cell(model: str, method: str, mem_gb: float, sampler: str = "auto") -> dict:
     import warnings
 
     warnings.filterwarnings("ignore")
-    times = {}
-    t = time.perf_counter()
+    times, cpu = {}, {}  # wall seconds; CPU seconds of the process (all threads)
+    t, c = time.perf_counter(), time.process_time()
     import formulahier as fh
-
-    times["import"] = time.perf_counter() - t
-    t = time.perf_counter()
     import formulahier.backend  # noqa: F401  (Bambi, PyMC, PyTensor)
 
-    times["backend import"] = time.perf_counter() - t
-    t = time.perf_counter()
+    times["import"], times["backend import"] = 0.0, time.perf_counter() - t
+    cpu["import"] = time.process_time() - c
+    t, c = time.perf_counter(), time.process_time()
     data, formula, family, (draws, tune, chains) = _data_and_formula(model)
     m = fh.model(formula, data, family=family)
     m.build()
     times["build"] = time.perf_counter() - t
-    t = time.perf_counter()
+    cpu["build"] = time.process_time() - c
+    t, c = time.perf_counter(), time.process_time()
     how = {"sampler": sampler} if method == "nuts" else {}
     if method == "laplace_raw":
         import formulahier.approx
@@ -100,6 +103,7 @@ def cell(model: str, method: str, mem_gb: float, sampler: str = "auto") -> dict:
         progressbar=False, **how,
     )  # fmt: skip
     times["fit"] = time.perf_counter() - t
+    cpu["fit"] = time.process_time() - c
     # the method's own time (the NUTS loop; the approximation's steps after the compile) and
     # the rest of the fit (compile, initialisation, the exact group effects: paid by both)
     steps = fit.settings.get("phases", {})
@@ -109,14 +113,16 @@ def cell(model: str, method: str, mem_gb: float, sampler: str = "auto") -> dict:
     else:
         times["method"] = sum(v for k, v in steps.items() if k not in ("compile", "finish"))
     times["fit rest"] = times["fit"] - times["method"]
-    t = time.perf_counter()
+    t, c = time.perf_counter(), time.process_time()
     text = str(fit)
     times["summary"] = time.perf_counter() - t
+    cpu["summary"] = time.process_time() - c
     verdict = fit.settings.get("verdict", "")
     return {
         "model": model,
         "method": method,
         "times": times,
+        "cpu_phases": cpu,
         "steps": steps,
         "sampler": fit.settings.get("sampler"),
         "construction": fit.settings.get("construction"),
@@ -205,6 +211,23 @@ def _print_split(results: list[dict]) -> None:
               f"{t['method']:.2f} | {r['process']:.1f} | {' | '.join(ratios)} |")  # fmt: skip
 
 
+def _print_cpu(results: list[dict]) -> None:
+    """CPU seconds per phase (all threads): what a quiet machine's wall time would be near."""
+    rows = [r for r in results if "cpu_phases" in r]
+    if not rows:
+        return
+    print("\n| model | method | load | CPU s: imports | build | fit | summary | process | "
+          "NUTS CPU / CPU |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|---|")
+    nuts = {r["model"]: r for r in rows if r["method"] == "nuts"}
+    for r in rows:
+        c, ref = r["cpu_phases"], nuts.get(r["model"])
+        ratio = "-" if ref is None or ref is r else f"{ref['cpu'] / r['cpu']:.1f}x"
+        print(f"| {r['model']} | {r['method']} | {r['load']:.1f} | {c['import']:.2f} | "
+              f"{c['build']:.2f} | {c['fit']:.2f} | {c['summary']:.2f} | {r['cpu']:.1f} | "
+              f"{ratio} |")  # fmt: skip
+
+
 def _print_accuracy(results: list[dict]) -> None:
     nuts = {r["model"]: r for r in results if r["method"] == "nuts" and "error" not in r}
     print("\n| model | method | k-hat | verdict | worst population effect (NUTS sds) | "
@@ -254,6 +277,7 @@ def main() -> None:
             results = json.load(f)
         _print_times(results)
         _print_split(results)
+        _print_cpu(results)
         _print_accuracy(results)
         return
     results = []
@@ -267,6 +291,7 @@ def main() -> None:
             json.dump(results, f, indent=1)
     _print_times(results)
     _print_split(results)
+    _print_cpu(results)
     _print_accuracy(results)
 
 
