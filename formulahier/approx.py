@@ -6,9 +6,11 @@ would sample, one of the approximations PyMC and pymc-extras provide (no optimis
 * ``"laplace"``: for a collapsed gaussian model (group effects integrated out, a handful of
   hyperparameters left) :func:`formulahier.laplace.collapsed_laplace`: scipy's L-BFGS-B on the
   log-density and gradient that NUTS's callback route compiles, the curvature by finite
-  differences of that exact gradient; the group effects are then drawn exactly given each
-  draw, as after NUTS. Any other model: :func:`pymc_extras.fit_laplace` (mode and curvature of
-  all its free variables, group effects included, which costs pymc-extras' own compiles).
+  differences of that exact gradient; where the Pareto k-hat of its draws is below 0.7 they
+  are resampled by their PSIS weights p/q (importance resampling: they then estimate p, not
+  q), and the group effects are drawn exactly given each draw, as after NUTS. Any other
+  model: :func:`pymc_extras.fit_laplace` (mode and curvature of all its free variables, group
+  effects included, which costs pymc-extras' own compiles); q's own draws are kept.
 * ``"pathfinder"``: :func:`pymc_extras.fit_pathfinder` (multi-path, importance resampled).
 * ``"advi"``: :func:`pymc.fit` with mean-field ADVI.
 

@@ -12,7 +12,11 @@ approximate algorithms (Yao et al. 2018, Vehtari et al. 2024):
   by more than 10% (a positive quantity: sds, sigma), 0.1 (a correlation) or 0.1 sd (anything
   else: the population effects) says the approximation is off there, however small ``k`` is
   (these are the accuracy targets the approximations were measured against,
-  docs/performance.md); an sd that changes by more than 10% says the interval widths are off.
+  docs/approximations.md); an sd that changes by more than 10% says the interval widths are off.
+
+Where the fit's draws are those of q resampled by these weights (the collapsed Laplace,
+``k < 0.7``: :func:`psis_resample`), the same moves say what the resampling corrected, and the
+verdict says so (``Check.resampled``), with the weights' effective number of draws.
 """
 
 from __future__ import annotations

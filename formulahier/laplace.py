@@ -22,7 +22,7 @@ function and little else:
 
 pymc-extras' ``fit_laplace`` does the same steps but compiles its own loss, gradient, Hessian and
 sampling graphs: 5-9 s on the ozone model, where the steps above take a fraction of a second once
-the gradient is compiled (measurements: docs/performance.md, benchmarks/approx.py). Non-collapsed
+the gradient is compiled (measurements: docs/approximations.md, benchmarks/approx.py). Non-collapsed
 models, whose group effects are parameters too, keep pymc-extras' route.
 """
 
