@@ -361,3 +361,34 @@ def test_pathfinder_khat_is_pymc_extras_own_from_0_15_1():
     tree["pathfinder"] = xr.Dataset({"pareto_k": 0.42})
     fixed = tuple(int(p) for p in version("pymc-extras").split(".")[:3]) >= (0, 15, 1)
     assert (_pathfinder_khat(tree) == 0.42) if fixed else np.isnan(_pathfinder_khat(tree))
+
+
+def test_gaussian_check_leaves_out_per_observation_values(monkeypatch):
+    import pandas as pd
+
+    rng = np.random.default_rng(2)
+    g = rng.integers(5, size=200)
+    x = rng.normal(size=200)
+    y = (rng.random(200) < 1 / (1 + np.exp(-(x + 0.5 * rng.normal(size=5)[g])))).astype(int)
+    data = pd.DataFrame({"y": y, "x": x, "g": [f"g{i}" for i in g]})
+    m = fh.model("y ~ x + (1 | g)", data, family="bernoulli")
+    model = m.pymc_model
+    start = model.initial_point()
+    rows = [
+        name if np.ndim(value) == 0 else f"{name}[{i}]"
+        for name, value in start.items()
+        for i in range(np.size(value))
+    ]
+    compiled = []
+    compile_fn = model.compile_fn
+
+    def spy(outs, *args, **kwargs):
+        compiled.extend(o.name for o in (outs if isinstance(outs, list | tuple) else [outs]))
+        return compile_fn(outs, *args, **kwargs)
+
+    monkeypatch.setattr(model, "compile_fn", spy)
+    mean = np.concatenate([np.ravel(v) for v in start.values()])
+    check = _gaussian_check(model, rows, mean, np.eye(mean.size) * 0.01, seed=1)
+    # Bambi's per-row mean (p: 200 values per draw; 10^5 rows gave 763 MB over 1,000 draws)
+    assert "p" not in compiled and {"Intercept", "x", "1|g_sigma"} <= set(compiled)
+    assert np.isfinite(check.khat)
