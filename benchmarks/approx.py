@@ -31,8 +31,11 @@ import subprocess
 import sys
 import time
 
-MODELS = ("sleepstudy", "ozone", "radon_intercepts", "radon_slopes", "cbpp", "big")
+MODELS = ("sleepstudy", "ozone", "radon_intercepts", "radon_slopes", "cbpp", "big",
+          "bernoulli_100k_100")  # fmt: skip
 METHODS = ("nuts", "laplace", "pathfinder", "advi")
+# laplace_raw: the collapsed Laplace with q's own draws (no PSIS resampling), for before/after
+EXTRA_METHODS = ("laplace_raw",)
 CASE_NAMES = {"ozone": "ozone_slopes"}  # benchmarks.cases names
 
 
@@ -42,8 +45,11 @@ def _data_and_formula(name: str):
 
         formula, family = FORMULAS["gaussian"]
         return simulate("gaussian", 1_000_000, 10_000), formula, family, (250, 250, 2)
-    from benchmarks.cases import CASES
+    from benchmarks.cases import CASES, simulate_bernoulli
 
+    if name == "bernoulli_100k_100":  # never collapsed; 100 levels: a Hessian pymc-extras can
+        data = simulate_bernoulli(100_000, n_g=100)  # afford (1,000 levels: > 25 min)
+        return data, "y ~ x + (1 | g)", "bernoulli", (1000, 1000, 4)
     case = CASES[CASE_NAMES.get(name, name)]
     return case.data(), case.formula, case.family, (1000, 1000, 4)
 
@@ -66,53 +72,78 @@ def _estimates(fit) -> dict:
     return out
 
 
-def cell(model: str, method: str, mem_gb: float) -> dict:
+def cell(model: str, method: str, mem_gb: float, sampler: str = "auto") -> dict:
     """One fit in this process; the dict printed as the cell's JSON line."""
     cap = int(mem_gb * 1024**3)
     resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
     import warnings
 
     warnings.filterwarnings("ignore")
-    times = {}
-    t = time.perf_counter()
+    times, cpu = {}, {}  # wall seconds; CPU seconds of the process (all threads)
+    t, c = time.perf_counter(), time.process_time()
     import formulahier as fh
-
-    times["import"] = time.perf_counter() - t
-    t = time.perf_counter()
     import formulahier.backend  # noqa: F401  (Bambi, PyMC, PyTensor)
 
-    times["backend import"] = time.perf_counter() - t
-    t = time.perf_counter()
+    times["import"], times["backend import"] = 0.0, time.perf_counter() - t
+    cpu["import"] = time.process_time() - c
+    t, c = time.perf_counter(), time.process_time()
     data, formula, family, (draws, tune, chains) = _data_and_formula(model)
     m = fh.model(formula, data, family=family)
     m.build()
     times["build"] = time.perf_counter() - t
-    t = time.perf_counter()
-    fit = m.fit(method=method, draws=draws, tune=tune, chains=chains, seed=1, progressbar=False)
+    cpu["build"] = time.process_time() - c
+    t, c = time.perf_counter(), time.process_time()
+    how = {"sampler": sampler} if method == "nuts" else {}
+    if method == "laplace_raw":
+        import formulahier.approx
+
+        formulahier.approx.PSIS_RESAMPLE = False
+    fit = m.fit(
+        method=method.removesuffix("_raw"), draws=draws, tune=tune, chains=chains, seed=1,
+        progressbar=False, **how,
+    )  # fmt: skip
     times["fit"] = time.perf_counter() - t
-    t = time.perf_counter()
+    cpu["fit"] = time.process_time() - c
+    # the method's own time (the NUTS loop; the approximation's steps after the compile) and
+    # the rest of the fit (compile, initialisation, the exact group effects: paid by both)
+    steps = fit.settings.get("phases", {})
+    if method == "nuts":
+        loop = fit.idata["posterior"].attrs.get("sampling_time")
+        times["method"] = float("nan") if loop is None else float(loop)
+    elif "compile" in steps:  # the collapsed Laplace: its own steps after the compile
+        times["method"] = sum(v for k, v in steps.items() if k not in ("compile", "finish"))
+    else:  # pymc-extras / PyMC: the whole approximation, their compiles included
+        times["method"] = times["fit"] - steps.get("finish", 0.0)
+    times["fit rest"] = times["fit"] - times["method"]
+    t, c = time.perf_counter(), time.process_time()
     text = str(fit)
     times["summary"] = time.perf_counter() - t
+    cpu["summary"] = time.process_time() - c
     verdict = fit.settings.get("verdict", "")
     return {
         "model": model,
         "method": method,
         "times": times,
-        "steps": fit.settings.get("phases", {}),
+        "cpu_phases": cpu,
+        "steps": steps,
         "sampler": fit.settings.get("sampler"),
         "construction": fit.settings.get("construction"),
         "khat": fit.settings.get("khat"),
         "verdict": verdict,
-        "header_names_method": f"method {method}" in text or method == "nuts",
+        "header_names_method": f"method {method.removesuffix('_raw')}" in text
+        or method == "nuts",
         "peak_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20,
+        # CPU seconds of the process (all threads): less moved by a shared machine's load
+        "cpu": sum(getattr(resource.getrusage(resource.RUSAGE_SELF), f)
+                   for f in ("ru_utime", "ru_stime")),  # fmt: skip
         **_estimates(fit),
     }
 
 
-def _run_cell(model: str, method: str, mem_gb: float) -> dict:
+def _run_cell(model: str, method: str, mem_gb: float, sampler: str = "auto") -> dict:
     load = os.getloadavg()[0]
     cmd = [sys.executable, "-m", "benchmarks.approx", "--cell", model, method,
-           "--mem-gb", str(mem_gb)]  # fmt: skip
+           "--mem-gb", str(mem_gb), "--sampler", sampler]  # fmt: skip
     t = time.perf_counter()
     out = subprocess.run(cmd, capture_output=True, text=True)
     wall = time.perf_counter() - t
@@ -156,6 +187,49 @@ def _print_times(results: list[dict]) -> None:
               f"{steps} |")  # fmt: skip
 
 
+def _fixed(r: dict) -> float:
+    """Seconds of the process outside the method's own time: what both sides pay."""
+    return r["process"] - r["times"]["method"]
+
+
+def _print_split(results: list[dict]) -> None:
+    """Whole process = fixed costs + the method's own time, and what the ratio can reach."""
+    print("\n| model | method | load | import s | build s | fit rest s (compile, init, exact "
+          "effects) | method s | process s | NUTS process / process | NUTS method / method | "
+          "at most (NUTS process / this fixed) |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    nuts = {r["model"]: r for r in results if r["method"] == "nuts" and "error" not in r}
+    for r in results:
+        if "error" in r:
+            continue
+        t, ref = r["times"], nuts.get(r["model"])
+        ratios = ["-", "-", "-"]
+        if ref is not None and r is not ref:
+            ratios = [f"{ref['process'] / r['process']:.1f}x",
+                      f"{ref['times']['method'] / max(t['method'], 1e-9):.0f}x",
+                      f"{ref['process'] / _fixed(r):.1f}x"]  # fmt: skip
+        print(f"| {r['model']} | {r['method']} | {r['load']:.1f} | "
+              f"{t['import'] + t['backend import']:.2f} | {t['build']:.2f} | {t['fit rest']:.2f} | "
+              f"{t['method']:.2f} | {r['process']:.1f} | {' | '.join(ratios)} |")  # fmt: skip
+
+
+def _print_cpu(results: list[dict]) -> None:
+    """CPU seconds per phase (all threads): what a quiet machine's wall time would be near."""
+    rows = [r for r in results if "cpu_phases" in r]
+    if not rows:
+        return
+    print("\n| model | method | load | CPU s: imports | build | fit | summary | process | "
+          "NUTS CPU / CPU |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|---|")
+    nuts = {r["model"]: r for r in rows if r["method"] == "nuts"}
+    for r in rows:
+        c, ref = r["cpu_phases"], nuts.get(r["model"])
+        ratio = "-" if ref is None or ref is r else f"{ref['cpu'] / r['cpu']:.1f}x"
+        print(f"| {r['model']} | {r['method']} | {r['load']:.1f} | {c['import']:.2f} | "
+              f"{c['build']:.2f} | {c['fit']:.2f} | {c['summary']:.2f} | {r['cpu']:.1f} | "
+              f"{ratio} |")  # fmt: skip
+
+
 def _print_accuracy(results: list[dict]) -> None:
     nuts = {r["model"]: r for r in results if r["method"] == "nuts" and "error" not in r}
     print("\n| model | method | k-hat | verdict | worst population effect (NUTS sds) | "
@@ -190,24 +264,36 @@ def _print_accuracy(results: list[dict]) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(prog="python -m benchmarks.approx")
     ap.add_argument("--models", default="ozone,big", help=f"comma-separated, of {MODELS}")
-    ap.add_argument("--methods", default=",".join(METHODS), help=f"of {METHODS}")
+    ap.add_argument("--methods", default=",".join(METHODS), help=f"of {METHODS + EXTRA_METHODS}")
     ap.add_argument("--mem-gb", type=float, default=8.0)
+    ap.add_argument("--sampler", default="auto", help="NUTS's sampler (the approximations: none)")
     ap.add_argument("--cell", nargs=2, metavar=("MODEL", "METHOD"), help=argparse.SUPPRESS)
     ap.add_argument("--json", help="also write every cell's result to this file")
+    ap.add_argument("--report", help="print the tables of a --json file of an earlier run")
     args = ap.parse_args()
     if args.cell:
-        print(json.dumps(cell(*args.cell, args.mem_gb)), flush=True)
+        print(json.dumps(cell(*args.cell, args.mem_gb, args.sampler)), flush=True)
+        return
+    if args.report:
+        with open(args.report) as f:
+            results = json.load(f)
+        _print_times(results)
+        _print_split(results)
+        _print_cpu(results)
+        _print_accuracy(results)
         return
     results = []
     for model in args.models.split(","):
         for method in args.methods.split(","):
-            r = _run_cell(model, method, args.mem_gb)
+            r = _run_cell(model, method, args.mem_gb, args.sampler)
             results.append(r)
             print(json.dumps(r), flush=True)
     if args.json:
         with open(args.json, "w") as f:
             json.dump(results, f, indent=1)
     _print_times(results)
+    _print_split(results)
+    _print_cpu(results)
     _print_accuracy(results)
 
 

@@ -6,9 +6,11 @@ would sample, one of the approximations PyMC and pymc-extras provide (no optimis
 * ``"laplace"``: for a collapsed gaussian model (group effects integrated out, a handful of
   hyperparameters left) :func:`formulahier.laplace.collapsed_laplace`: scipy's L-BFGS-B on the
   log-density and gradient that NUTS's callback route compiles, the curvature by finite
-  differences of that exact gradient; the group effects are then drawn exactly given each
-  draw, as after NUTS. Any other model: :func:`pymc_extras.fit_laplace` (mode and curvature of
-  all its free variables, group effects included, which costs pymc-extras' own compiles).
+  differences of that exact gradient; where the Pareto k-hat of its draws is below 0.7 they
+  are resampled by their PSIS weights p/q (importance resampling: they then estimate p, not
+  q), and the group effects are drawn exactly given each draw, as after NUTS. Any other
+  model: :func:`pymc_extras.fit_laplace` (mode and curvature of all its free variables, group
+  effects included, which costs pymc-extras' own compiles); q's own draws are kept.
 * ``"pathfinder"``: :func:`pymc_extras.fit_pathfinder` (multi-path, importance resampled).
 * ``"advi"``: :func:`pymc.fit` with mean-field ADVI.
 
@@ -25,11 +27,12 @@ import logging
 import re
 import time
 import warnings
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from .approx_check import Check, check_draws
+from .approx_check import KHAT_OK, Check, check_weighted, psis_log_weights, psis_resample
 from .errors import SamplerError
 from .progress import quiet_logger
 
@@ -38,6 +41,7 @@ __all__ = ["APPROXIMATIONS", "METHODS", "Approximation", "approximate"]
 METHODS = ("nuts", "laplace", "pathfinder", "advi")
 APPROXIMATIONS = METHODS[1:]
 KHAT_DRAWS = 1000  # draws from q used for the k-hat
+PSIS_RESAMPLE = True  # False: the collapsed Laplace keeps q's own draws (benchmarks compare)
 
 
 @dataclass
@@ -62,13 +66,27 @@ def _pmx():
     return pymc_extras
 
 
+Columns = Callable[[object], dict[str, np.ndarray]]
+
+
 def approximate(
-    model, method: str, draws: int, chains: int, seed, progressbar: bool, collapsed: bool = False
+    model,
+    method: str,
+    draws: int,
+    chains: int,
+    seed,
+    progressbar: bool,
+    collapsed: bool = False,
+    columns: Columns | None = None,
 ):
     """Run ``method`` on the PyMC ``model``; ``draws x chains`` draws as ``chains`` chains.
 
     ``collapsed``: the model's group effects are integrated out (a few hyperparameters are
-    left), and ``"laplace"`` then runs on the compiled gradient (:mod:`.laplace`).
+    left), and ``"laplace"`` then runs on the compiled gradient (:mod:`.laplace`); its draws
+    are PSIS-resampled by p/q where the k-hat is below 0.7 (``check.resampled``).
+    ``columns``: from draws of the kept variables (an ``xarray.Dataset``, PyMC's names) to
+    ``name -> (draws,)`` values of the quantities the fit reports, under the names the verdict
+    should use (the summary's: ``b_Days``, ``sd(Days)``); default :func:`_scalars` (PyMC's).
     """
     import pytensor
 
@@ -77,10 +95,19 @@ def approximate(
     if method == "laplace" and collapsed:
         from .laplace import collapsed_laplace
 
-        posterior, log_p, log_q, phases = collapsed_laplace(model, draws, chains, seed)
-        check = _check(log_p, log_q, _scalars(posterior, log_p.size))
-        phases["check"] = time.perf_counter() - start - sum(phases.values())
-        return Approximation(posterior, check, time.perf_counter() - start, phases)
+        pool, log_p, log_q, phases = collapsed_laplace(model, draws, chains, seed)
+        begun = time.perf_counter()
+        log_w, khat = psis_log_weights(log_p, log_q)
+        check = _check_weighted(log_w, khat, (columns or _scalars)(pool))
+        posterior = pool
+        # below 0.7 the weighted draws estimate p: resample them by their weights
+        if PSIS_RESAMPLE and log_w is not None and khat < KHAT_OK:
+            rng = np.random.default_rng(None if seed is None else [int(seed), 31])
+            posterior = pool.isel(draw=psis_resample(log_w, n, rng))
+            check = replace(check, resampled=True)
+        phases["check"] = time.perf_counter() - begun
+        seconds = time.perf_counter() - start
+        return Approximation(_as_chains(posterior, chains), check, seconds, phases)
     # a constant-folding rewrite of pymc-extras's graphs fails harmlessly (it is skipped) and
     # PyTensor would log its traceback; pymc-extras's own warnings are replaced by the k-hat
     with warnings.catch_warnings(), pytensor.config.change_flags(on_opt_error="ignore"):
@@ -92,7 +119,7 @@ def approximate(
             rows = [str(r) for r in idata["fit"]["mean_vector"].coords["rows"].values]
             mean = idata["fit"]["mean_vector"].values
             cov = idata["fit"]["covariance_matrix"].values
-            check = _gaussian_check(model, rows, mean, cov, seed)
+            check = _gaussian_check(model, rows, mean, cov, seed, columns)
             posterior = idata["posterior"].to_dataset()
         elif method == "pathfinder":
             idata = _pmx().fit_pathfinder(
@@ -113,7 +140,7 @@ def approximate(
             posterior = posterior["posterior"].to_dataset()
             mean, std = fitted.mean.eval(), fitted.std.eval()
             rows = _rows_of(fitted.ordering, mean.size)
-            check = _gaussian_check(model, rows, mean, np.diag(std**2), seed)
+            check = _gaussian_check(model, rows, mean, np.diag(std**2), seed, columns)
         else:  # pragma: no cover - checked by the caller
             raise SamplerError(f"Unknown method {method!r}; one of {list(APPROXIMATIONS)}.")
     posterior = _as_chains(posterior, chains)
@@ -165,10 +192,10 @@ def _rows_of(ordering, size: int) -> list[str]:
 _BASE = re.compile(r"^(.*?)(\[[^\]]*\])?$")
 
 
-def _scalars(posterior, m: int) -> dict[str, np.ndarray]:
-    """The first ``m`` draws of the quantities a fit reports, by name (see :func:`_columns`)."""
+def _scalars(posterior) -> dict[str, np.ndarray]:
+    """Every draw of the quantities a fit reports, under PyMC's names (see :func:`_columns`)."""
     return _columns(
-        (name, da.to_numpy().reshape(-1, *da.shape[2:])[:m]) for name, da in posterior.items()
+        (name, da.to_numpy().reshape(-1, *da.shape[2:])) for name, da in posterior.items()
     )
 
 
@@ -191,18 +218,33 @@ def _columns(named) -> dict[str, np.ndarray]:
 _SCALES = ("sigma", "alpha", "kappa", "nu", "phi", "shape")  # (name endings) sds, dispersions
 
 
-def _check(log_p, log_q, columns: dict[str, np.ndarray]) -> Check:
-    correlations = {c for c in columns if c.split("[")[0].endswith("_corr")}
-    scales = {c for c in columns if c.split("[")[0].endswith(_SCALES)}
-    return check_draws(log_p, log_q, columns, correlations, scales)
+def _check_weighted(log_w, khat: float, columns: dict[str, np.ndarray]) -> Check:
+    """:func:`check_weighted`, each column judged by what it is (by either naming).
+
+    Correlations: ``cor(...)`` (the summary's) or ``..._corr[i]`` (PyMC's); scales:
+    ``sd(...)``, sigma and the other family scales; everything else (``b_...``) by its sd.
+    """
+    correlations = {c for c in columns if c.startswith("cor(") or _base(c).endswith("_corr")}
+    scales = {
+        c
+        for c in columns
+        if c.startswith("sd(") or (not c.startswith("b_") and _base(c).endswith(_SCALES))
+    }
+    return check_weighted(log_w, khat, columns, correlations, scales)
 
 
-def _gaussian_check(model, rows: list[str], mean, cov, seed) -> Check:
-    """:func:`check_draws` for q = Normal(mean, cov) over the unconstrained ``rows``.
+def _base(name: str) -> str:
+    return name.split("[")[0]
+
+
+def _gaussian_check(model, rows: list[str], mean, cov, seed, columns: Columns | None = None):
+    """The :class:`Check` of q = Normal(mean, cov) over the unconstrained ``rows``.
 
     The moves are those of the quantities the fit reports (constrained: sigma, the sds, the
-    correlations, the population effects) at q's draws.
+    correlations, the population effects) at q's draws; ``columns`` as in :func:`approximate`.
     """
+    from .laplace import draws_dataset
+
     try:
         points = _points(model, rows)
         if points is None:
@@ -218,11 +260,15 @@ def _gaussian_check(model, rows: list[str], mean, cov, seed) -> Check:
         return Check(float("nan"))
     from .callback_nuts import kept_variables
 
-    kept = kept_variables(model)
+    # kept_variables compares the per-observation Deterministics by identity with clones of
+    # them, so Bambi's mean (``p``, ``mu``: one value per row) comes through; by name here
+    dims = model.named_vars_to_dims
+    kept = [v for v in kept_variables(model) if "__obs__" not in dims.get(v.name, ())]
     expand = model.compile_fn(kept, inputs=model.value_vars, on_unused_input="ignore")
     values = [expand(points(t)) for t in theta]
-    named = [(v.name, np.stack([np.asarray(d[j]) for d in values])) for j, v in enumerate(kept)]
-    return _check(logp, logq, _columns(named))
+    named = {v.name: np.stack([np.asarray(d[j]) for d in values]) for j, v in enumerate(kept)}
+    log_w, khat = psis_log_weights(logp, logq)
+    return _check_weighted(log_w, khat, (columns or _scalars)(draws_dataset(model, named, 1)))
 
 
 def _points(model, rows: list[str]):

@@ -12,7 +12,11 @@ approximate algorithms (Yao et al. 2018, Vehtari et al. 2024):
   by more than 10% (a positive quantity: sds, sigma), 0.1 (a correlation) or 0.1 sd (anything
   else: the population effects) says the approximation is off there, however small ``k`` is
   (these are the accuracy targets the approximations were measured against,
-  docs/performance.md); an sd that changes by more than 10% says the interval widths are off.
+  docs/approximations.md); an sd that changes by more than 10% says the interval widths are off.
+
+Where the fit's draws are those of q resampled by these weights (the collapsed Laplace,
+``k < 0.7``: :func:`psis_resample`), the same moves say what the resampling corrected, and the
+verdict says so (``Check.resampled``), with the weights' effective number of draws.
 """
 
 from __future__ import annotations
@@ -21,7 +25,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["KHAT_GOOD", "KHAT_OK", "Check", "check_draws", "khat_verdict", "psis_khat"]
+__all__ = [
+    "KHAT_GOOD",
+    "KHAT_OK",
+    "Check",
+    "check_draws",
+    "check_weighted",
+    "khat_verdict",
+    "psis_khat",
+    "psis_log_weights",
+    "psis_resample",
+]
 
 KHAT_GOOD = 0.5  # below: the approximation is close (Yao et al. 2018)
 KHAT_OK = 0.7  # at or above: unreliable (Vehtari et al. 2024)
@@ -29,6 +43,7 @@ MOVE_PERCENT = 10.0  # mean of a scale (an sd, sigma) moved by more: off; an sd:
 WIDTH_OFF = 50.0  # an sd changed by more (percent): the intervals are off, not just less sure
 MOVE_SDS = 0.1  # mean of any other quantity moved by more (in q's sds): off
 MOVE_CORR = 0.1  # mean of a correlation moved by more: off
+MIN_ESS = 100  # resampled draws resting on fewer effective draws of q: not reliable
 
 
 @dataclass(frozen=True)
@@ -40,6 +55,9 @@ class Check:
     too_far: bool = False  # ``moved`` is beyond MOVE_PERCENT / MOVE_SDS / MOVE_CORR
     widened: str = ""  # the sd changed most, e.g. "the sd of sigma by +15%"
     width_percent: float = 0.0  # that change, in %
+    resampled: bool = False  # the fit's draws are q's draws PSIS-resampled by p/q
+    ess: float = float("nan")  # effective number of q's draws under the PSIS weights
+    pool: int = 0  # number of q's draws weighed
 
 
 def psis_log_weights(log_p: np.ndarray, log_q: np.ndarray) -> tuple[np.ndarray | None, float]:
@@ -78,6 +96,16 @@ def psis_khat(log_p: np.ndarray, log_q: np.ndarray) -> float:
     return psis_log_weights(log_p, log_q)[1]
 
 
+def psis_resample(log_w: np.ndarray, size: int, rng) -> np.ndarray:
+    """Indices of ``size`` draws resampled with replacement by the PSIS weights ``log_w``.
+
+    Sampling-importance-resampling (Rubin 1988; PSIR in Zhang et al. 2022, Pathfinder): with
+    replacement, so that the resampled draws follow p however many are asked for.
+    """
+    w = np.exp(log_w - np.logaddexp.reduce(log_w))
+    return rng.choice(w.size, size=size, replace=True, p=w / w.sum())
+
+
 def check_draws(
     log_p, log_q, columns: dict[str, np.ndarray], correlations=(), scales=()
 ) -> Check:
@@ -89,9 +117,17 @@ def check_draws(
     any other mean may move by 0.1 of its sd (an intercept of 251 with sd 7 by 0.7, not 10%).
     """
     log_w, khat = psis_log_weights(log_p, log_q)
+    return check_weighted(log_w, khat, columns, correlations, scales)
+
+
+def check_weighted(
+    log_w, khat: float, columns: dict[str, np.ndarray], correlations=(), scales=()
+) -> Check:
+    """:func:`check_draws` on PSIS log weights ``log_w`` (normalised) already computed."""
     if log_w is None:
         return Check(khat)
     w = np.exp(log_w)
+    ess = float(1 / np.sum(w**2))
     moved, score, widened, width = "", 0.0, "", 0.0
     for name, x in columns.items():
         x = np.asarray(x, dtype=float)
@@ -112,7 +148,7 @@ def check_draws(
         if abs(100 * (sw / sq - 1)) > abs(width):
             width = 100 * (sw / sq - 1)
             widened = f"the sd of {name} by {width:+.0f}%"
-    return Check(khat, moved, bool(score > 1), widened, float(width))
+    return Check(khat, moved, bool(score > 1), widened, float(width), ess=ess, pool=w.size)
 
 
 def khat_verdict(method: str, khat: float, check: Check | None = None) -> str:
@@ -130,6 +166,8 @@ def khat_verdict(method: str, khat: float, check: Check | None = None) -> str:
             "(importance ratios p/q): the approximation misses part of the posterior. Do not "
             "report these estimates; run method='nuts' (the default)."
         )
+    if check is not None and check.resampled:
+        return _resampled_verdict(method, khat, check)
     if check is not None and abs(check.width_percent) > WIDTH_OFF:
         return (
             f"{method} approximation NOT reliable: reweighting its draws by p/q (Pareto k-hat "
@@ -157,4 +195,41 @@ def khat_verdict(method: str, khat: float, check: Check | None = None) -> str:
     return (
         f"{method} approximation only roughly right: Pareto k-hat {khat:.2f} (importance "
         f"ratios p/q){moves}{widths}; confirm with method='nuts'."
+    )
+
+
+def _resampled_verdict(method: str, khat: float, check: Check) -> str:
+    """The line for draws of q PSIS-resampled by p/q (``k < 0.7``): they estimate p itself.
+
+    The moves then say how far q alone was off and the resampled draws corrected; what limits
+    them is how many of q's draws carry the weight (``ess``) and, above ``k = 0.5``, the tails.
+    """
+    ess = f"effective draws {check.ess:.0f} of {check.pool}"
+    head = f"{method} approximation, PSIS-resampled by p/q (Pareto k-hat {khat:.2f}, {ess})"
+    if check.ess < MIN_ESS:
+        return (
+            f"{method} approximation NOT reliable: Pareto k-hat {khat:.2f}, but only "
+            f"{check.ess:.0f} of its {check.pool} draws carry the importance weight, so the "
+            "resampled draws repeat a few values. Do not report these estimates; run "
+            "method='nuts' (the default)."
+        )
+    corrected = check.too_far or abs(check.width_percent) > MOVE_PERCENT
+    if corrected:
+        fixes = [check.moved] if check.too_far else []
+        if abs(check.width_percent) > MOVE_PERCENT:
+            fixes.append(check.widened)
+        return (
+            f"{head} only roughly right: resampling changed {' and '.join(fixes)} (the "
+            "Gaussian alone was off there, and the resampled draws correct it only as far as "
+            "its draws reach); confirm with method='nuts'."
+        )
+    moves = f": resampling moved {check.moved} at most" if check.moved else ""
+    if khat < KHAT_GOOD:
+        return (
+            f"{head}{moves}: close enough for means and intervals; run method='nuts' for "
+            "final results."
+        )
+    return (
+        f"{head} only roughly right{moves}: means are usable, but tails and interval widths "
+        "are less sure; confirm with method='nuts'."
     )

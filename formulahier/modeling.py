@@ -285,7 +285,7 @@ class Model:
         seed = settings.seed
         result = approximate(
             self.pymc_model, how, settings.draws, settings.chains, seed, settings.progressbar,
-            collapsed=self.collapsed,
+            collapsed=self.collapsed, columns=self._reported,
         )  # fmt: skip
         idata = xr.DataTree()
         if not self.collapsed:
@@ -301,8 +301,33 @@ class Model:
         # sampler_kwargs holds the method: update() refits with the same method
         check = result.check
         run = {"method": how, "khat": check.khat, "verdict": khat_verdict(how, check.khat, check)}
+        if check.resampled:
+            run["resampled"] = "PSIS"
         run["phases"] = {k: round(v, 4) for k, v in phases.items()}
         return Fit(self, idata, self._record(settings, "auto", run, {"method": how}), seconds)
+
+    def _reported(self, posterior) -> dict:
+        """``name -> (draws,)`` of what the summary reports, at draws of the PyMC model.
+
+        For the approximations' verdict, under the names the summary shows (``b_Days``,
+        ``sd(Days)``, ``cor(Intercept,Days)``, ``sigma``; ``sd(Intercept) (~a)`` where there
+        are several grouping factors), read off the draws by :class:`~.results.PosteriorView`.
+        """
+        import xarray as xr
+
+        from .brms_names import brms_label
+        from .results import PosteriorView
+
+        idata = xr.DataTree()
+        idata["posterior"] = bambi_posterior(self.bambi, posterior)
+        view = PosteriorView(idata, self.bambi, self.blocks)
+        named = {f"b_{brms_label(k)}": v for k, v in view.population_draws().items()}
+        factors = view.factors()
+        for factor in factors:
+            for label, da in view.group_draws(factor).items():
+                named[label if len(factors) == 1 else f"{label} (~{factor})"] = da
+        named.update(view.family_draws())
+        return {k: v.transpose("chain", "draw").to_numpy().reshape(-1) for k, v in named.items()}
 
     def _record(
         self, settings: SamplerSettings, sampler: str, run: dict[str, Any], kept: dict[str, Any]

@@ -269,6 +269,13 @@ class PosteriorView:
 # ---- the printed summary ---------------------------------------------------------------
 
 
+def _approx_draws(settings: dict) -> str:
+    """What an approximation's draws are, for the header's ``Draws:`` line."""
+    if settings.get("resampled") == "PSIS":
+        return "draws of the approximation PSIS-resampled by p/q (importance resampling)"
+    return "independent draws"
+
+
 @dataclass
 class Summary:
     """The tables and diagnostics of a fit; ``str()`` renders the lme4/brms-style printout."""
@@ -330,7 +337,7 @@ class Summary:
             f"  Draws: {s['chains']} chains x {s['draws']} draws (warm-up {s['tune']}); "
             f"sampler {s['sampler']}, {h['seconds']:.1f} s"
             if s.get("method", "nuts") == "nuts"
-            else f"  Draws: {s['chains'] * s['draws']} independent draws; method {s['method']} "
+            else f"  Draws: {s['chains'] * s['draws']} {_approx_draws(s)}; method {s['method']} "
             f"(approximate), {h['seconds']:.1f} s",
             *(
                 ["  Group: effects integrated out while sampling, drawn exactly afterwards "

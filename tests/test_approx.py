@@ -107,15 +107,79 @@ def test_collapsed_laplace_is_exact_on_a_gaussian_posterior():
     with pm.Model(coords={"k": ["a", "b"]}) as model:
         x = pm.Normal("x", [1.0, -2.0], [2.0, 0.5], dims="k")
         pm.Deterministic("twice", 2 * x, dims="k")
-    posterior, log_p, log_q, phases = collapsed_laplace(model, draws=2000, chains=2, seed=3)
-    assert dict(posterior["x"].sizes) == {"chain": 2, "draw": 2000, "k": 2}
-    draws = posterior["x"].to_numpy().reshape(-1, 2)
+    pool, log_p, log_q, phases = collapsed_laplace(model, draws=2000, chains=2, seed=3)
+    assert dict(pool["x"].sizes) == {"chain": 1, "draw": 4000, "k": 2}
+    draws = pool["x"].to_numpy().reshape(-1, 2)
     np.testing.assert_allclose(draws.mean(0), [1.0, -2.0], atol=0.1)
     np.testing.assert_allclose(draws.std(0), [2.0, 0.5], rtol=0.05)
-    np.testing.assert_allclose(posterior["twice"].to_numpy(), 2 * posterior["x"].to_numpy())
+    np.testing.assert_allclose(pool["twice"].to_numpy(), 2 * pool["x"].to_numpy())
     # q is p up to a constant: equal weights, k-hat far below 0.5
-    assert np.ptp(log_p - log_q) < 1e-6 and psis_khat(log_p, log_q) < 0.3
+    assert log_p.size == 4000 and np.ptp(log_p - log_q) < 1e-6
+    assert psis_khat(log_p, log_q) < 0.3
     assert set(phases) == {"compile", "mode", "curvature", "khat", "expand"}
+
+
+def test_laplace_refuses_a_mode_the_optimiser_did_not_reach():
+    import pymc as pm
+
+    from formulahier.laplace import MODE_SDS, _optimised, _polished, collapsed_laplace
+
+    # a Cauchy far from its start: one L-BFGS-B iteration stops in its convex tail
+    with pm.Model() as model:
+        pm.StudentT("x", nu=1, mu=50.0, sigma=0.1, initval=0.0)
+    with pytest.raises(SamplerError, match=r"L-BFGS-B\) stopped after 1 iter.*method='nuts'"):
+        collapsed_laplace(model, draws=10, chains=1, seed=1, maxiter=1)
+    # the same with its iterations: found, no error
+    pool, *_ = collapsed_laplace(model, draws=10, chains=1, seed=1)
+    assert abs(float(np.median(pool["x"])) - 50) < 1
+
+    from scipy.optimize import OptimizeResult
+
+    def cosh(x):  # log p = -cosh(x): concave, mode 0, Newton's steps on a fixed curvature crawl
+        return -np.cosh(x).sum(), -np.sinh(x)
+
+    stopped = OptimizeResult(x=np.array([5.0]), success=False, nit=1, message="ABNORMAL")
+    with pytest.raises(SamplerError, match=r"after 1 iter.*sds \(a Newton step\) from the mode"):
+        _polished(cosh, stopped)
+    mode, chol = _polished(cosh, _optimised(cosh, np.array([5.0]), maxiter=10_000))
+    np.testing.assert_allclose(mode, [0.0], atol=1e-6)
+    np.testing.assert_allclose(chol @ chol.T, [[1.0]], rtol=1e-6)
+    assert MODE_SDS <= 0.05  # a mode error well inside the 0.1 sd accuracy target
+
+
+def test_psis_resampling_corrects_a_too_wide_q(monkeypatch):
+    import pymc as pm
+
+    import formulahier.laplace as laplace
+    from formulahier.approx import approximate
+
+    with pm.Model() as model:
+        pm.Normal("b", 0.0, 1.0)
+    rng = np.random.default_rng(5)
+
+    def fake(model, draws, chains, seed):  # q = N(0, 1.5^2) for p = N(0, 1)
+        x = rng.normal(0, scale, draws * chains)
+        pool = laplace.draws_dataset(model, {"b": x}, 1)
+        return pool, -0.5 * x**2, -0.5 * (x / scale) ** 2, {}
+
+    monkeypatch.setattr(laplace, "collapsed_laplace", fake)
+    scale = 1.5
+    wide = approximate(model, "laplace", 2000, 2, 1, False, collapsed=True)
+    assert wide.check.resampled and wide.check.khat < KHAT_OK
+    assert dict(wide.posterior["b"].sizes) == {"chain": 2, "draw": 2000}
+    assert abs(float(wide.posterior["b"].std()) - 1.0) < 0.06  # q's own: 1.5
+    verdict = khat_verdict("laplace", wide.check.khat, wide.check)
+    assert "PSIS-resampled" in verdict and "effective draws" in verdict
+    assert "only roughly right: resampling changed the sd of b by" in verdict
+    # q far too narrow: heavy-tailed weights, q's own draws kept, NOT reliable
+    scale = 0.3
+    narrow = approximate(model, "laplace", 2000, 2, 1, False, collapsed=True)
+    assert not narrow.check.resampled and narrow.check.khat >= KHAT_OK
+    assert float(narrow.posterior["b"].std()) < 0.35
+    assert "NOT reliable" in khat_verdict("laplace", narrow.check.khat, narrow.check)
+    # few draws carry the weight: not reliable, however small the k-hat
+    few = Check(0.3, resampled=True, ess=40.0, pool=4000)
+    assert "NOT reliable" in khat_verdict("laplace", 0.3, few)
 
 
 def test_laplace_curvature_is_the_exact_hessian_or_refused():
@@ -207,8 +271,15 @@ def test_laplace_fit_reads_like_a_fit(laplace_fit, sleepstudy):
     fit = laplace_fit
     assert fit.settings["method"] == "laplace" and fit.settings["construction"] == "collapsed"
     text = str(fit)
-    assert "method laplace (approximate)" in text and "1000 independent draws" in text
-    assert "Pareto k-hat" in text and "r_hat <= 1.01" not in text
+    assert "method laplace (approximate)" in text and "Pareto k-hat" in text
+    assert "r_hat <= 1.01" not in text
+    # a k-hat below 0.7: the draws are PSIS-resampled, and the header says so
+    assert fit.settings["khat"] < KHAT_OK and fit.settings["resampled"] == "PSIS"
+    assert "1000 draws of the approximation PSIS-resampled by p/q" in text
+    # the verdict names what the summary shows, not Bambi's variables
+    verdict = fit.settings["verdict"]
+    assert "PSIS-resampled" in verdict and re.search(r"(sd|cor)\(|b_|sigma", verdict)
+    assert "Subject_sigma" not in verdict and "_corr" not in verdict
     # no chains to compare: R-hat and ESS are NA (as brms shows them for its approximations)
     summary = fit.summary()
     for table in summary.tables().values():
@@ -290,3 +361,34 @@ def test_pathfinder_khat_is_pymc_extras_own_from_0_15_1():
     tree["pathfinder"] = xr.Dataset({"pareto_k": 0.42})
     fixed = tuple(int(p) for p in version("pymc-extras").split(".")[:3]) >= (0, 15, 1)
     assert (_pathfinder_khat(tree) == 0.42) if fixed else np.isnan(_pathfinder_khat(tree))
+
+
+def test_gaussian_check_leaves_out_per_observation_values(monkeypatch):
+    import pandas as pd
+
+    rng = np.random.default_rng(2)
+    g = rng.integers(5, size=200)
+    x = rng.normal(size=200)
+    y = (rng.random(200) < 1 / (1 + np.exp(-(x + 0.5 * rng.normal(size=5)[g])))).astype(int)
+    data = pd.DataFrame({"y": y, "x": x, "g": [f"g{i}" for i in g]})
+    m = fh.model("y ~ x + (1 | g)", data, family="bernoulli")
+    model = m.pymc_model
+    start = model.initial_point()
+    rows = [
+        name if np.ndim(value) == 0 else f"{name}[{i}]"
+        for name, value in start.items()
+        for i in range(np.size(value))
+    ]
+    compiled = []
+    compile_fn = model.compile_fn
+
+    def spy(outs, *args, **kwargs):
+        compiled.extend(o.name for o in (outs if isinstance(outs, list | tuple) else [outs]))
+        return compile_fn(outs, *args, **kwargs)
+
+    monkeypatch.setattr(model, "compile_fn", spy)
+    mean = np.concatenate([np.ravel(v) for v in start.values()])
+    check = _gaussian_check(model, rows, mean, np.eye(mean.size) * 0.01, seed=1)
+    # Bambi's per-row mean (p: 200 values per draw; 10^5 rows gave 763 MB over 1,000 draws)
+    assert "p" not in compiled and {"Intercept", "x", "1|g_sigma"} <= set(compiled)
+    assert np.isfinite(check.khat)
