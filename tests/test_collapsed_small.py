@@ -136,8 +136,8 @@ def test_compiled_collapsed_graph_calls_no_lapack_or_blas(formula, dataset):
     """No op of the compiled logp+grad and expand graphs needs a LAPACK/BLAS pointer look-up."""
     from pymc.initial_point import make_initial_point_fn
     from pytensor.tensor.blas import Gemv
-    from pytensor.tensor.math import Dot
     from pytensor.tensor.linalg import Cholesky, SolveBase
+    from pytensor.tensor.math import Dot
 
     import formulahier as fh
     from formulahier.callback_nuts import _joined_functions

@@ -95,7 +95,8 @@ def _scale_rows(F):
         return sds, F / sds[:, None]
     rows = small.entries(F)
     sds = [pt.sqrt(sum(e**2 for e in row)) for row in rows]
-    return pt.stack(sds), small.stack([[e / s for e in row] for row, s in zip(rows, sds, strict=True)])
+    unit = [[e / s for e in row] for row, s in zip(rows, sds, strict=True)]
+    return pt.stack(sds), small.stack(unit)
 
 
 def lkj_logp(corr_logdet, n: int, eta: float):

@@ -52,8 +52,10 @@ def block_precision(parts: list[Precision]) -> Precision:
     if len(parts) == 1:
         return parts[0]
     logdet = sum(p.logdet for p in parts)
-    sizes = [small.shape_of(p.inv)[0] for p in parts]
-    if None in sizes or sum(sizes) > small.MAX_UNROLLED:
+    if not all(small.unrolled(p.inv) for p in parts):
+        return Precision(pt.linalg.block_diag(*[p.inv for p in parts]), logdet)
+    sizes = [len(small.entries(p.inv)) for p in parts]
+    if sum(sizes) > small.MAX_UNROLLED:
         return Precision(pt.linalg.block_diag(*[p.inv for p in parts]), logdet)
     rows: list[list[Any]] = []
     for k, part in enumerate(parts):  # entry by entry: zeros off the blocks
@@ -93,8 +95,10 @@ def _level_sum(U, V):
 
 
 def _posterior_precision(prior_inv, cross, s2):
-    """``A_j = prior_inv + cross_j / s2`` per level: entries, each (J,), where :mod:`.small`
-    unrolls ``q x q`` (no indexing of a tensor the gradient flows through); else (J, q, q).
+    """``A_j = prior_inv + cross_j / s2`` per level.
+
+    Entries, each (J,), where :mod:`.small` unrolls ``q x q`` (no indexing of a tensor the
+    gradient flows through); else a (J, q, q) tensor.
     """
     q = shape_of(cross)[1]
     if q > small.MAX_UNROLLED:
@@ -120,8 +124,10 @@ def _cholesky_solve(A, B):
 
 
 def _solve_sum(A, B, q: int):
-    """``sum_j log|A_j|`` and ``sum_j B_j' A_j^-1 B_j`` (``A``: :func:`_posterior_precision`,
-    ``B``: (J, q, m)). Closed forms for q = 1, 2, batched Cholesky otherwise (:mod:`.small`).
+    """``sum_j log|A_j|`` and ``sum_j B_j' A_j^-1 B_j``.
+
+    ``A``: as :func:`_posterior_precision` gives it; ``B``: (J, q, m). Closed forms for
+    q = 1, 2, batched Cholesky otherwise (:mod:`.small`).
     """
     if q == 1:
         a = A[0][0]

@@ -22,7 +22,8 @@ import numpy as np
 import pytensor.tensor as pt
 
 __all__ = ["MAX_UNROLLED", "cholesky", "entries", "inv_lower", "logdet_chol", "matmul",
-           "matvec", "shape_of", "solve_lower", "solve_lower_t", "stack", "transpose", "unrolled"]  # fmt: skip
+           "matvec", "shape_of", "solve_lower", "solve_lower_t", "stack", "transpose",
+           "unrolled"]  # fmt: skip
 
 #: the largest matrix written out entry by entry (docs/performance.md has the measurement)
 MAX_UNROLLED = 4
@@ -161,9 +162,10 @@ def _solve(L, B, b_ndim: int, transposed: bool):
 
 
 def solve_lower(L, B, b_ndim: int = 2):
-    """``L^-1 B`` for lower-triangular ``L`` (``(..., n, n)``); ``B``: ``(..., n, m)`` or ``(..., n)``.
+    """``L^-1 B`` for lower-triangular ``L`` (``(..., n, n)``).
 
-    ``b_ndim`` as :func:`pytensor.tensor.linalg.solve_triangular`'s: 1 for vectors.
+    ``B``: ``(..., n, m)``, or ``(..., n)`` with ``b_ndim=1`` (as
+    :func:`pytensor.tensor.linalg.solve_triangular`'s ``b_ndim``).
     """
     if not unrolled(L):
         return pt.linalg.solve_triangular(L, B, lower=True, b_ndim=b_ndim)
@@ -194,8 +196,10 @@ def inv_lower(L):
 
 
 def logdet_chol(L, total: bool = True):
-    """``log|L L'|`` = ``2 sum log diag L``: summed over the leading dimensions (a scalar), or
-    per matrix (``(...)``) with ``total=False``.
+    """``log|L L'|`` = ``2 sum log diag L``.
+
+    Summed over the leading dimensions (a scalar), or per matrix (``(...)``) with
+    ``total=False``.
     """
     if not unrolled(L):
         per = 2 * pt.sum(pt.log(pt.diagonal(L, axis1=-2, axis2=-1)), axis=-1)
