@@ -25,7 +25,8 @@ __all__ = ["MAX_UNROLLED", "cholesky", "entries", "inv_lower", "logdet_chol", "m
            "matvec", "shape_of", "solve_lower", "solve_lower_t", "stack", "transpose",
            "unrolled"]  # fmt: skip
 
-#: the largest matrix written out entry by entry (docs/performance.md has the measurement)
+#: the largest matrix written out entry by entry: a level's group columns are rarely more
+#: (sizes 1-4 are tested and measured; larger ones were not timed against LAPACK)
 MAX_UNROLLED = 4
 
 Entries = list[list[Any]]
