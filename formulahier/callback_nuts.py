@@ -21,9 +21,12 @@ What one callback costs decides the loop (about 33,000 gradients for sleepstudy)
   ``Python::with_gil``) made a new Python thread state and its release destroyed it again
   (PyO3 issue 2495), about 18 us of the ~40 us a callback cost. :class:`_ThreadState` keeps one
   per worker thread from a chain's first callback to its last draw;
-* the functions are called once before sampling, so that loading them from numba's cache and
-  compiling their LAPACK/BLAS pointer look-ups (numba object mode, about 1 s per process) is
-  not counted as sampling time.
+* the functions are called once before sampling, so that loading them from numba's cache (and
+  compiling the pointer look-ups of any LAPACK/BLAS op, in numba object mode, per process; the
+  collapsed algebra has none: :mod:`formulahier.collapsed.small`) is not counted as sampling
+  time;
+* the data are bound once per sampling run, and numba's outputs go to nutpie unconverted when
+  they are C-ordered float64 (:func:`_direct`, :func:`_plain`).
 """
 
 from __future__ import annotations
