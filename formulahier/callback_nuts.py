@@ -21,9 +21,12 @@ What one callback costs decides the loop (about 33,000 gradients for sleepstudy)
   ``Python::with_gil``) made a new Python thread state and its release destroyed it again
   (PyO3 issue 2495), about 18 us of the ~40 us a callback cost. :class:`_ThreadState` keeps one
   per worker thread from a chain's first callback to its last draw;
-* the functions are called once before sampling, so that loading them from numba's cache and
-  compiling their LAPACK/BLAS pointer look-ups (numba object mode, about 1 s per process) is
-  not counted as sampling time.
+* the functions are called once before sampling, so that loading them from numba's cache (and
+  compiling the pointer look-ups of any LAPACK/BLAS op, in numba object mode, per process; the
+  collapsed algebra has none: :mod:`formulahier.collapsed.small`) is not counted as sampling
+  time;
+* the data are bound once per sampling run, and numba's outputs go to nutpie unconverted when
+  they are C-ordered float64 (:func:`_direct`, :func:`_plain`).
 """
 
 from __future__ import annotations
@@ -103,7 +106,9 @@ def _direct(fn) -> Callable:
     """``fn`` (a PyTensor function of one input) as a call of its numba-compiled graph.
 
     The graph's other inputs are its shared variables (the model's data), read from their
-    containers at every call, so ``set_value`` on them is seen. A function of another linker is
+    containers at every call, so ``set_value`` on them is seen. ``call.bound()`` is the same
+    call with the values they hold now (one sampling run: its data do not change while it
+    runs), which saves reading them at every callback. A function of another linker is
     returned as it is.
     """
     jit = getattr(getattr(fn, "vm", None), "jit_fn", None)
@@ -114,7 +119,36 @@ def _direct(fn) -> Callable:
     def call(x):
         return jit(x, *[cell[0] for cell in shared])
 
+    def bound():
+        values = tuple(cell[0] for cell in shared)
+        return lambda x: jit(x, *values)
+
+    call.bound = bound  # type: ignore[attr-defined]
+    call.plain = lambda: _plain(jit)  # type: ignore[attr-defined]
     return call
+
+
+def _plain(jit) -> bool:
+    """Whether every output of the numba function ``jit`` is a C-ordered float64 array.
+
+    nutpie then takes them as they are, with no conversion per callback. ``jit`` has been
+    called once (its one signature is read); a 0-d array is contiguous whatever its layout.
+    """
+    signatures = getattr(jit, "nopython_signatures", [])
+    if len(signatures) != 1:
+        return False
+    outputs = signatures[0].return_type
+    from numba import types
+
+    return all(getattr(t, "dtype", None) == types.float64
+               and (t.layout == "C" or t.ndim == 0)
+               for t in getattr(outputs, "types", [outputs]))  # fmt: skip
+
+
+def _per_run(call) -> Callable:
+    """``call`` with the shared values of now where :func:`_direct` made it."""
+    bound = getattr(call, "bound", None)
+    return call if bound is None else bound()
 
 
 class _ThreadState:
@@ -182,22 +216,38 @@ def _compile(model, draws_per_chain: int):
     expanded = [np.asarray(v) for v in expand_fn(x0)]
     shapes = [v.shape for v in expanded]
 
-    def make_logp():
-        def logp(x, **_):
-            _ThreadState.keep()
-            value, grad = logp_fn(x)
+    plain = [getattr(f, "plain", lambda: False)() for f in (logp_fn, expand_fn)]
+    keep = _ThreadState.keep
+
+    def make_logp():  # nutpie calls it when a run starts: its data are bound now (_direct)
+        call = _per_run(logp_fn)
+        if plain[0]:  # numba's outputs as nutpie takes them
+
+            def logp(x, **_):
+                keep()
+                value, grad = call(x)
+                return float(value), grad
+
+            return logp
+
+        def logp_converted(x, **_):
+            keep()
+            value, grad = call(x)
             return float(value), np.asarray(grad, dtype="float64", order="C")
 
-        return logp
+        return logp_converted
 
     def make_expand(_seed1, _seed2, _chain):
         remaining = [draws_per_chain]
+        call = _per_run(expand_fn)
 
         def expand(x, **_):
-            values = expand_fn(x)
+            values = call(x)
             remaining[0] -= 1
             if remaining[0] == 0:  # the chain's last draw: its thread state may go
                 _ThreadState.release()
+            if plain[1]:  # C-ordered float64 of the kept shapes already
+                return dict(zip(names, values, strict=True))
             return {
                 n: np.asarray(v, dtype="float64", order="C").reshape(s)
                 for n, v, s in zip(names, values, shapes, strict=True)

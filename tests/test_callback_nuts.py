@@ -67,9 +67,13 @@ def test_direct_call_equals_the_function_and_sees_new_data():
     point = np.array([1.0, 2.0, 3.0])
     for value, expected in zip(direct(point), fn(point), strict=True):
         np.testing.assert_array_equal(value, expected)
+    bound = direct.bound()  # one sampling run: the values of now
+    assert direct.plain()  # C-ordered float64 outputs: no conversion per callback
     data.set_value(np.ones(3))  # the shared containers are read at every call
     np.testing.assert_array_equal(direct(point)[1], point + 1)
     assert float(direct(point)[0]) == 6.0
+    np.testing.assert_array_equal(bound(point)[1], point + np.arange(3.0))
+    np.testing.assert_array_equal(direct.bound()(point)[1], point + 1)  # the next run sees it
 
 
 def test_thread_state_kept_and_given_back_on_a_thread():

@@ -44,23 +44,28 @@ def _dense_loglik(y, X, Z, codes, levels, beta, S, sigma):
     return total
 
 
-@pytest.mark.parametrize("q", [1, 2, 3])
-def test_marginal_loglik_equals_dense_multivariate_normal(q):
+# static: the Cholesky factor's shape is known, so collapsed/small.py unrolls its algebra
+STATIC = [(1, True), (2, True), (3, True), (3, False)]
+
+
+@pytest.mark.parametrize(("q", "static"), STATIC)
+def test_marginal_loglik_equals_dense_multivariate_normal(q, static):
     y, X, Z, codes, levels, beta, S, sigma = _problem(q)
     stats = sufficient_stats(y, X, codes, Z, levels)
-    b, L, s = pt.vector("b"), pt.matrix("L"), pt.scalar("s")
+    b, s = pt.vector("b"), pt.scalar("s")
+    L = pt.matrix("L", shape=(q, q) if static else (None, None))
     fn = pytensor.function([b, L, s], marginal_loglik(stats, b, L, s))
     ours = fn(beta, np.linalg.cholesky(S), sigma)
     np.testing.assert_allclose(ours, _dense_loglik(y, X, Z, codes, levels, beta, S, sigma), rtol=1e-10)
 
 
-@pytest.mark.parametrize("q", [1, 2, 3])
-def test_integrated_loglik_equals_dense_and_gives_the_conditional_of_b(q):
+@pytest.mark.parametrize(("q", "static"), STATIC)
+def test_integrated_loglik_equals_dense_and_gives_the_conditional_of_b(q, static):
     """Group and population effects integrated out: y ~ Normal(X m0, V + X P0^-1 X')."""
     y, X, Z, codes, levels, _, S, sigma = _problem(q, p=3)
     m0, sd0 = np.array([0.5, -1.0, 0.2]), np.array([2.0, 0.7, 1.5])
     stats = sufficient_stats(y, X, codes, Z, levels)
-    L, s = pt.matrix("L"), pt.scalar("s")
+    L, s = pt.matrix("L", shape=(q, q) if static else (None, None)), pt.scalar("s")
     res = integrated_loglik(stats, L, s, m0, sd0)
     fn = pytensor.function([L, s], [res.loglik, res.chol_H, res.w])
     ll, chol_H, w = fn(np.linalg.cholesky(S), sigma)

@@ -14,6 +14,7 @@ import numpy as np
 import pytensor.tensor as pt
 from scipy.special import betaln
 
+from . import small
 from .loglik import Precision
 
 __all__ = ["Whitened", "lkj_logp", "whitened_covariance", "whitening"]
@@ -60,25 +61,42 @@ def whitened_covariance(log_diag, off, R: np.ndarray, scaled: bool = True) -> Wh
     ``prod L_jj`` unscaled), ``|dS/dS_v| = |R|^-(q+1)``, ``|dS/d(sds, corr)| = 2^q prod sd_i^q``.
     """
     q = R.shape[0]
-    rows, cols = np.tril_indices(q, -1)
-    diag = pt.exp(log_diag)
-    L = pt.diag(diag)
-    if q > 1:
-        L = pt.set_subtensor(L[rows, cols], diag[cols] * off if scaled else off)
-    R_inv = np.linalg.inv(R)
-    F = pt.dot(R_inv, L)  # S = F F'
-    sds = pt.sqrt(pt.sum(F**2, axis=1))
-    Fn = F / sds[:, None]
-    corr = pt.dot(Fn, Fn.T)
-    inv_L = pt.linalg.solve_triangular(L, np.eye(q), lower=True)
-    inv_F = pt.dot(inv_L, R)  # F^-1
+    L = _cholesky_factor(pt.exp(log_diag), off, q, scaled)
+    F = small.matmul(np.linalg.inv(R), L)  # S = F F'
+    sds, Fn = _scale_rows(F)
+    corr = small.matmul(Fn, small.transpose(Fn))
+    inv_F = small.matmul(small.inv_lower(L), R)  # F^-1
     logdet_R = float(np.sum(np.log(np.abs(np.diag(R)))))
-    precision = Precision(pt.dot(inv_F.T, inv_F), 2 * pt.sum(log_diag) - 2 * logdet_R)
+    inv_S = small.matmul(small.transpose(inv_F), inv_F)
+    precision = Precision(inv_S, 2 * pt.sum(log_diag) - 2 * logdet_R)
     powers = q - np.arange(q) + 1.0  # q - i + 2 for i = 1..q
     if scaled:
         powers = powers + q - np.arange(q) - 1.0  # 2 (q - i + 1)
     log_jac = pt.sum(powers * log_diag) - q * pt.sum(pt.log(sds)) - (q + 1) * logdet_R
     return Whitened(precision, sds, corr, log_jac)
+
+
+def _cholesky_factor(diag, off, q: int, scaled: bool):
+    """``L`` of :func:`whitened_covariance`: entry by entry where :mod:`.small` unrolls it."""
+    rows, cols = np.tril_indices(q, -1)
+    if q > small.MAX_UNROLLED:
+        L = pt.diag(diag)
+        return pt.set_subtensor(L[rows, cols], diag[cols] * off if scaled else off)
+    L = [[diag[i] if i == j else 0.0 for j in range(q)] for i in range(q)]
+    for k, (i, j) in enumerate(zip(rows, cols, strict=True)):
+        L[i][j] = diag[j] * off[k] if scaled else off[k]
+    return small.stack(L)
+
+
+def _scale_rows(F):
+    """The rows' norms of ``F`` and ``F`` with rows of norm 1."""
+    if not small.unrolled(F):
+        sds = pt.sqrt(pt.sum(F**2, axis=1))
+        return sds, F / sds[:, None]
+    rows = small.entries(F)
+    sds = [pt.sqrt(sum(e**2 for e in row)) for row in rows]
+    unit = [[e / s for e in row] for row, s in zip(rows, sds, strict=True)]
+    return pt.stack(sds), small.stack(unit)
 
 
 def lkj_logp(corr_logdet, n: int, eta: float):

@@ -27,6 +27,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import pytensor.tensor as pt
 
+from . import small
 from .stats import Stats, shape_of
 
 __all__ = ["Integrated", "Precision", "block_precision", "integrated_cost", "integrated_loglik",
@@ -42,17 +43,25 @@ class Precision(NamedTuple):
 
 def precision_from_chol(chol_S) -> Precision:
     """From the lower Cholesky factor of ``S``."""
-    q = int(chol_S.type.shape[0]) if chol_S.type.shape[0] is not None else None
-    eye = np.eye(q) if q is not None else pt.eye(chol_S.shape[0])
-    inv_L = pt.linalg.solve_triangular(chol_S, eye, lower=True)
-    return Precision(pt.dot(inv_L.T, inv_L), 2 * pt.sum(pt.log(pt.diagonal(chol_S))))
+    inv_L = small.inv_lower(chol_S)
+    return Precision(small.matmul(small.transpose(inv_L), inv_L), small.logdet_chol(chol_S))
 
 
 def block_precision(parts: list[Precision]) -> Precision:
     """The precision of independent blocks (block-diagonal ``S``)."""
     if len(parts) == 1:
         return parts[0]
-    return Precision(pt.linalg.block_diag(*[p.inv for p in parts]), sum(p.logdet for p in parts))
+    logdet = sum(p.logdet for p in parts)
+    if not all(small.unrolled(p.inv) for p in parts):
+        return Precision(pt.linalg.block_diag(*[p.inv for p in parts]), logdet)
+    sizes = [len(small.entries(p.inv)) for p in parts]
+    if sum(sizes) > small.MAX_UNROLLED:
+        return Precision(pt.linalg.block_diag(*[p.inv for p in parts]), logdet)
+    rows: list[list[Any]] = []
+    for k, part in enumerate(parts):  # entry by entry: zeros off the blocks
+        left, right = sum(sizes[:k]), sum(sizes[k + 1 :])
+        rows += [[0.0] * left + row + [0.0] * right for row in small.entries(part.inv)]
+    return Precision(small.stack(rows), logdet)
 
 
 def _precisions(stats: Stats, cov) -> tuple[Precision, Precision | None]:
@@ -68,8 +77,11 @@ def _precisions(stats: Stats, cov) -> tuple[Precision, Precision | None]:
 
 
 def _solve_2x2(A, B):
-    """``det A_j``, the rows of ``B_j`` and of ``A_j^-1 B_j`` for 2 x 2 blocks (closed form)."""
-    a, b, d = A[:, 0, 0], A[:, 0, 1], A[:, 1, 1]
+    """``det A_j``, the rows of ``B_j`` and of ``A_j^-1 B_j`` for 2 x 2 blocks (closed form).
+
+    ``A``: entries (:func:`_posterior_precision`); ``B``: (J, 2, m).
+    """
+    a, b, d = A[0][0], A[1][0], A[1][1]
     det = a * d - b**2
     B0, B1 = B[:, 0, :], B[:, 1, :]
     W0 = (d[:, None] * B0 - b[:, None] * B1) / det[:, None]
@@ -77,35 +89,66 @@ def _solve_2x2(A, B):
     return det, (B0, B1), (W0, W1)
 
 
-def _solve_sum(A, B, q: int):
-    """``sum_j log|A_j|`` and ``sum_j B_j' A_j^-1 B_j`` (``A``: (J, q, q), ``B``: (J, q, m)).
+def _level_sum(U, V):
+    """``sum_j U_j' V_j`` for ``U``, ``V``: (J, m) rows (elementwise: no BLAS call)."""
+    return pt.sum(U[:, :, None] * V[:, None, :], axis=0)
 
-    Closed forms for q = 1, 2, batched Cholesky otherwise.
+
+def _posterior_precision(prior_inv, cross, s2):
+    """``A_j = prior_inv + cross_j / s2`` per level.
+
+    Entries, each (J,), where :mod:`.small` unrolls ``q x q`` (no indexing of a tensor the
+    gradient flows through); else a (J, q, q) tensor.
+    """
+    q = shape_of(cross)[1]
+    if q > small.MAX_UNROLLED:
+        return prior_inv[None, :, :] + cross / s2
+    if small.unrolled(prior_inv):
+        inv = small.entries(prior_inv)
+    else:  # a precision of unknown static shape (q x q all the same)
+        inv = [[prior_inv[i, j] for j in range(q)] for i in range(q)]
+    return [[inv[i][j] + cross[:, i, j] / s2 for j in range(q)] for i in range(q)]
+
+
+def _minus(A, part, q: int):
+    """``A - part[:, :q, :q]`` for ``A`` as :func:`_posterior_precision` gives it."""
+    if q > small.MAX_UNROLLED:
+        return A - part[:, :q, :q]
+    return [[A[i][j] - part[:, i, j] for j in range(q)] for i in range(q)]
+
+
+def _cholesky_solve(A, B):
+    """Batched Cholesky ``L`` of ``A`` (entries or (J, q, q)) and ``W = L^-1 B`` ((J, q, m))."""
+    L = small.cholesky(small.stack(A) if isinstance(A, list) else A)
+    return L, small.solve_lower(L, B)
+
+
+def _solve_sum(A, B, q: int):
+    """``sum_j log|A_j|`` and ``sum_j B_j' A_j^-1 B_j``.
+
+    ``A``: as :func:`_posterior_precision` gives it; ``B``: (J, q, m). Closed forms for
+    q = 1, 2, batched Cholesky otherwise (:mod:`.small`).
     """
     if q == 1:
-        a = A[:, 0, 0]
-        return pt.sum(pt.log(a)), pt.dot((B[:, 0, :] / a[:, None]).T, B[:, 0, :])
+        a = A[0][0]
+        return pt.sum(pt.log(a)), _level_sum(B[:, 0, :] / a[:, None], B[:, 0, :])
     if q == 2:
         det, (B0, B1), (W0, W1) = _solve_2x2(A, B)
-        return pt.sum(pt.log(det)), pt.dot(B0.T, W0) + pt.dot(B1.T, W1)
-    L = pt.linalg.cholesky(A)
-    W = pt.linalg.solve_triangular(L, B, lower=True, b_ndim=2)  # (J, q, m)
-    logdet = 2 * pt.sum(pt.log(pt.diagonal(L, axis1=1, axis2=2)))
-    return logdet, pt.tensordot(W, W, axes=[[0, 1], [0, 1]])
+        return pt.sum(pt.log(det)), _level_sum(B0, W0) + _level_sum(B1, W1)
+    L, W = _cholesky_solve(A, B)  # W: (J, q, m)
+    return small.logdet_chol(L), pt.sum(W[:, :, :, None] * W[:, :, None, :], axis=(0, 1))
 
 
 def _solve_each(A, B, q: int):
     """Per level: ``log|A_k|`` (K,) and ``B_k' A_k^-1 B_k`` (K, m, m)."""
     if q == 1:
-        a = A[:, 0, 0]
+        a = A[0][0]
         return pt.log(a), B[:, 0, :, None] * B[:, 0, None, :] / a[:, None, None]
     if q == 2:
         det, (B0, B1), (W0, W1) = _solve_2x2(A, B)
         return pt.log(det), B0[:, :, None] * W0[:, None, :] + B1[:, :, None] * W1[:, None, :]
-    L = pt.linalg.cholesky(A)
-    W = pt.linalg.solve_triangular(L, B, lower=True, b_ndim=2)  # (K, q, m)
-    logdet = 2 * pt.sum(pt.log(pt.diagonal(L, axis1=1, axis2=2)), axis=1)
-    return logdet, pt.sum(W[:, :, :, None] * W[:, :, None, :], axis=1)
+    L, W = _cholesky_solve(A, B)  # W: (K, q, m)
+    return small.logdet_chol(L, total=False), pt.sum(W[:, :, :, None] * W[:, :, None, :], axis=1)
 
 
 def _levels(stats: Stats, precs, s2, B, B_in=None):
@@ -116,15 +159,15 @@ def _levels(stats: Stats, precs, s2, B, B_in=None):
     """
     outer, inner = precs
     q = shape_of(stats.ZtZ)[1]
-    A = outer.inv[None, :, :] + stats.ZtZ / s2  # (J, q, q)
+    A = _posterior_precision(outer.inv, stats.ZtZ, s2)
     if stats.inner is None:
         return _solve_sum(A, B, q)
     parts, J, r = stats.inner, shape_of(stats.ZtZ)[0], shape_of(stats.inner.WtW)[1]
-    D = inner.inv[None, :, :] + parts.WtW / s2  # (K, r, r)
+    D = _posterior_precision(inner.inv, parts.WtW, s2)
     F = pt.concatenate([parts.WtZ / s2, B_in], axis=2)  # (K, r, q + m)
     logdet_D, M = _solve_each(D, F, r)  # M_k = F_k' D_k^-1 F_k
     per_outer = pt.inc_subtensor(pt.zeros((J, M.shape[1], M.shape[2]))[parts.parent], M)
-    schur = A - per_outer[:, :q, :q]
+    schur = _minus(A, per_outer, q)
     logdet_S, G = _solve_sum(schur, B - per_outer[:, :q, q:], q)
     return pt.sum(logdet_D) + logdet_S, G + pt.sum(M[:, q:, q:], axis=0)
 
@@ -161,10 +204,10 @@ def marginal_loglik(stats: Stats, beta, cov, sigma):
     s2 = sigma**2
     B_in = None
     if np.prod(shape_of(stats.XtX)):
-        rr = stats.yty - 2 * pt.dot(stats.Xty, beta) + pt.dot(beta, pt.dot(stats.XtX, beta))
-        c = stats.Zty - pt.dot(stats.ZtX, beta)  # (J, q)
+        rr = stats.yty - 2 * pt.sum(stats.Xty * beta) + pt.sum(beta * small.matvec(stats.XtX, beta))
+        c = stats.Zty - small.matvec(stats.ZtX, beta)  # (J, q)
         if stats.inner is not None:
-            B_in = (stats.inner.Wty - pt.dot(stats.inner.WtX, beta))[:, :, None]
+            B_in = (stats.inner.Wty - small.matvec(stats.inner.WtX, beta))[:, :, None]
     else:
         rr, c = pt.as_tensor_variable(stats.yty), pt.as_tensor_variable(stats.Zty)
         if stats.inner is not None:
@@ -212,10 +255,10 @@ def integrated_loglik(stats: Stats, cov, sigma, prior_mean, prior_sd) -> Integra
     C = pt.concatenate([top, bottom], axis=0)  # [X y]'[X y]
     logdet_A, G = _levels(stats, precs, s2, B, B_in)
     K = C / s2 - G / s2**2  # [X y]' V^-1 [X y]
-    chol_H = pt.linalg.cholesky(K[:p, :p] + np.diag(p0))
-    w = pt.linalg.solve_triangular(chol_H, K[:p, p] + p0 * m0, lower=True)
-    quad = K[p, p] + float(np.sum(p0 * m0**2)) - pt.dot(w, w)
-    logdet_H = 2 * pt.sum(pt.log(pt.diagonal(chol_H)))
+    chol_H = small.cholesky(K[:p, :p] + np.diag(p0))
+    w = small.solve_lower(chol_H, K[:p, p] + p0 * m0, b_ndim=1)
+    quad = K[p, p] + float(np.sum(p0 * m0**2)) - pt.sum(w**2)
+    logdet_H = small.logdet_chol(chol_H)
     n = stats.n
     logdet_V = n * pt.log(s2) + _prior_logdet(stats, precs) + logdet_A
     const = n * np.log(2 * np.pi) - float(np.sum(np.log(p0)))
@@ -224,7 +267,7 @@ def integrated_loglik(stats: Stats, cov, sigma, prior_mean, prior_sd) -> Integra
 
 def population_effects(chol_H, w, z):
     """``b = chol_H^-T (w + z)``: a draw of ``b | rest`` for ``z ~ Normal(0, I)``."""
-    return pt.linalg.solve_triangular(chol_H.T, w + z, lower=False)
+    return small.solve_lower_t(chol_H, w + z, b_ndim=1)
 
 
 def integrated_cost(stats: Stats) -> int:
