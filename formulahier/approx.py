@@ -260,10 +260,7 @@ def _gaussian_check(model, rows: list[str], mean, cov, seed, columns: Columns | 
         return Check(float("nan"))
     from .callback_nuts import kept_variables
 
-    # kept_variables compares the per-observation Deterministics by identity with clones of
-    # them, so Bambi's mean (``p``, ``mu``: one value per row) comes through; by name here
-    dims = model.named_vars_to_dims
-    kept = [v for v in kept_variables(model) if "__obs__" not in dims.get(v.name, ())]
+    kept = kept_variables(model)  # without Bambi's mean (``p``, ``mu``: one value per row)
     expand = model.compile_fn(kept, inputs=model.value_vars, on_unused_input="ignore")
     values = [expand(points(t)) for t in theta]
     named = {v.name: np.stack([np.asarray(d[j]) for d in values]) for j, v in enumerate(kept)}

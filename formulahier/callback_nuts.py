@@ -56,12 +56,14 @@ def kept_variables(model) -> list:
     """
     import pymc as pm
 
+    # by name: ``unobserved_value_vars`` holds clones of the Deterministics, not the variables
+    deterministic = {d.name for d in model.deterministics}
     return [
         v
         for v in pm.util.get_default_varnames(
             model.unobserved_value_vars, include_transformed=False
         )
-        if v not in model.deterministics
+        if v.name not in deterministic
         or "__obs__" not in model.named_vars_to_dims.get(v.name, ())
     ]
 

@@ -95,3 +95,16 @@ def test_thread_state_kept_and_given_back_on_a_thread():
     worker.start()
     worker.join()
     assert seen == [_ThreadState.enabled, None]
+
+
+def test_kept_variables_leave_out_the_per_row_mean():
+    """What a trace keeps: free variables and Deterministics, not Bambi's mean per row (``mu``),
+    which ``unobserved_value_vars`` hands over as a clone (so it is matched by name)."""
+    import formulahier as fh
+    from formulahier.callback_nuts import kept_variables
+
+    sleep = fh.datasets.load("sleepstudy")
+    model = fh.model("Reaction ~ Days + (Days | Subject)", sleep, collapse=False).pymc_model
+    names = {v.name for v in kept_variables(model)}
+    assert "mu" in model.named_vars and "mu" not in names
+    assert {"Intercept", "Days", "sigma", "Days|Subject_sigma", "Days|Subject"} <= names
