@@ -23,7 +23,8 @@ What one callback costs decides the loop (about 33,000 gradients for sleepstudy)
   per worker thread from a chain's first callback to its last draw;
 * the functions are called once before sampling, so that loading them from numba's cache (and
   compiling the pointer look-ups of any LAPACK/BLAS op, in numba object mode, per process; the
-  collapsed algebra has none: :mod:`formulahier.collapsed.small`) is not counted as sampling
+  collapsed algebra has none up to 4 x 4 matrices and 3 population-level columns:
+  :mod:`formulahier.collapsed.small`) is not counted as sampling
   time;
 * the data are bound once per sampling run, and numba's outputs go to nutpie unconverted when
   they are C-ordered float64 (:func:`_direct`, :func:`_plain`).

@@ -244,10 +244,6 @@ class PosteriorView:
         ci_prob = _check_prob(ci_prob)
         return {f: self._per_level(f, ci_prob, add_population=True) for f in self.factors()}
 
-    def group_table(self, factor: str, ci_prob: float = 0.95) -> pd.DataFrame:
-        """The ``sd(...)``/``cor(...)`` table of one factor, with diagnostics."""
-        return _table(self.group_draws(factor), _check_prob(ci_prob))
-
     def varcorr(self, ci_prob: float = 0.95) -> pd.DataFrame:
         """Long table like R's ``as.data.frame(VarCorr(m))`` with posterior summaries."""
         ci_prob = _check_prob(ci_prob)

@@ -60,6 +60,17 @@ def test_marginal_loglik_equals_dense_multivariate_normal(q, static):
     np.testing.assert_allclose(ours, _dense_loglik(y, X, Z, codes, levels, beta, S, sigma), rtol=1e-10)
 
 
+@pytest.mark.parametrize("q", [1, 2, 3])
+def test_marginal_loglik_with_many_population_columns(q):
+    """Seven population columns: the level sums go through a matrix product (m > 4)."""
+    y, X, Z, codes, levels, beta, S, sigma = _problem(q, p=7, n=120)
+    stats = sufficient_stats(y, X, codes, Z, levels)
+    b, L, s = pt.vector("b"), pt.matrix("L", shape=(q, q)), pt.scalar("s")
+    fn = pytensor.function([b, L, s], marginal_loglik(stats, b, L, s))
+    ours = fn(beta, np.linalg.cholesky(S), sigma)
+    np.testing.assert_allclose(ours, _dense_loglik(y, X, Z, codes, levels, beta, S, sigma), rtol=1e-10)
+
+
 @pytest.mark.parametrize(("q", "static"), STATIC)
 def test_integrated_loglik_equals_dense_and_gives_the_conditional_of_b(q, static):
     """Group and population effects integrated out: y ~ Normal(X m0, V + X P0^-1 X')."""
