@@ -105,30 +105,38 @@ def _joined_functions(model, start: dict):
     return logp_fn, expand_fn, [v.name for v in kept]
 
 
-def _direct(fn) -> Callable:
+class _direct:  # noqa: N801  (called like a function: ``_direct(fn)(x)``)
     """``fn`` (a PyTensor function of one input) as a call of its numba-compiled graph.
 
     The graph's other inputs are its shared variables (the model's data), read from their
-    containers at every call, so ``set_value`` on them is seen. ``call.bound()`` is the same
-    call with the values they hold now (one sampling run: its data do not change while it
-    runs), which saves reading them at every callback. A function of another linker is
-    returned as it is.
+    containers at every call, so ``set_value`` on them is seen. :meth:`bound` is the same call
+    with the values they hold now (one sampling run: its data do not change while it runs),
+    which saves reading them at every callback. A function of another linker is called as it
+    is.
     """
-    jit = getattr(getattr(fn, "vm", None), "jit_fn", None)
-    if jit is None or len(fn.input_storage) != len(fn.maker.fgraph.inputs):
-        return fn
-    shared = [container.storage for container in fn.input_storage[1:]]
 
-    def call(x):
-        return jit(x, *[cell[0] for cell in shared])
+    def __init__(self, fn) -> None:
+        jit = getattr(getattr(fn, "vm", None), "jit_fn", None)
+        if jit is None or len(fn.input_storage) != len(fn.maker.fgraph.inputs):
+            jit = None
+        self._fn, self._jit = fn, jit
+        self._shared = [] if jit is None else [c.storage for c in fn.input_storage[1:]]
 
-    def bound():
-        values = tuple(cell[0] for cell in shared)
+    def __call__(self, x):
+        if self._jit is None:
+            return self._fn(x)
+        return self._jit(x, *[cell[0] for cell in self._shared])
+
+    def bound(self) -> Callable:
+        """The call with the shared values of now."""
+        if self._jit is None:
+            return self._fn
+        jit, values = self._jit, tuple(cell[0] for cell in self._shared)
         return lambda x: jit(x, *values)
 
-    call.bound = bound  # type: ignore[attr-defined]
-    call.plain = lambda: _plain(jit)  # type: ignore[attr-defined]
-    return call
+    def plain(self) -> bool:
+        """Whether nutpie may take the outputs as they are (:func:`_plain`)."""
+        return self._jit is not None and _plain(self._jit)
 
 
 def _plain(jit) -> bool:
@@ -146,12 +154,6 @@ def _plain(jit) -> bool:
     return all(getattr(t, "dtype", None) == types.float64
                and (t.layout == "C" or t.ndim == 0)
                for t in getattr(outputs, "types", [outputs]))  # fmt: skip
-
-
-def _per_run(call) -> Callable:
-    """``call`` with the shared values of now where :func:`_direct` made it."""
-    bound = getattr(call, "bound", None)
-    return call if bound is None else bound()
 
 
 class _ThreadState:
@@ -219,11 +221,11 @@ def _compile(model, draws_per_chain: int):
     expanded = [np.asarray(v) for v in expand_fn(x0)]
     shapes = [v.shape for v in expanded]
 
-    plain = [getattr(f, "plain", lambda: False)() for f in (logp_fn, expand_fn)]
+    plain = [logp_fn.plain(), expand_fn.plain()]
     keep = _ThreadState.keep
 
     def make_logp():  # nutpie calls it when a run starts: its data are bound now (_direct)
-        call = _per_run(logp_fn)
+        call = logp_fn.bound()
         if plain[0]:  # numba's outputs as nutpie takes them
 
             def logp(x, **_):
@@ -242,7 +244,7 @@ def _compile(model, draws_per_chain: int):
 
     def make_expand(_seed1, _seed2, _chain):
         remaining = [draws_per_chain]
-        call = _per_run(expand_fn)
+        call = expand_fn.bound()
 
         def expand(x, **_):
             values = call(x)
