@@ -22,7 +22,7 @@ import numpy as np
 import pytensor.tensor as pt
 
 __all__ = ["MAX_UNROLLED", "cholesky", "entries", "inv_lower", "logdet_chol", "matmul",
-           "matvec", "shape_of", "solve_lower", "solve_lower_t", "stack", "transpose",
+           "matvec", "matrix_shape", "solve_lower", "solve_lower_t", "stack", "transpose",
            "unrolled"]  # fmt: skip
 
 #: the largest matrix written out entry by entry: a level's group columns are rarely more
@@ -32,7 +32,7 @@ MAX_UNROLLED = 4
 Entries = list[list[Any]]
 
 
-def shape_of(A) -> tuple[int | None, int | None]:
+def matrix_shape(A) -> tuple[int | None, int | None]:
     """The static lengths of ``A``'s last two dimensions (None where unknown)."""
     if isinstance(A, np.ndarray):
         return A.shape[-2], A.shape[-1]
@@ -44,7 +44,7 @@ def shape_of(A) -> tuple[int | None, int | None]:
 
 def unrolled(A) -> bool:
     """Whether ``A``'s algebra is written out entry by entry here (both sizes static, small)."""
-    n, m = shape_of(A)
+    n, m = matrix_shape(A)
     return n is not None and m is not None and max(n, m) <= MAX_UNROLLED
 
 
@@ -55,7 +55,7 @@ def entries(A) -> Entries:
     memo = getattr(getattr(A, "tag", None), "small_entries", None)
     if memo is not None:
         return memo
-    n, m = shape_of(A)
+    n, m = matrix_shape(A)
     assert n is not None and m is not None
     return [[A[..., i, j] for j in range(m)] for i in range(n)]
 
@@ -183,7 +183,7 @@ def solve_lower_t(L, B, b_ndim: int = 2):
 def inv_lower(L):
     """``L^-1`` for lower-triangular ``L`` (``(..., n, n)``); lower-triangular too."""
     if not unrolled(L):
-        n = shape_of(L)[0]
+        n = matrix_shape(L)[0]
         eye = pt.eye(pt.as_tensor_variable(L).shape[-1]) if n is None else np.eye(n)
         return pt.linalg.solve_triangular(L, eye, lower=True)
     el = entries(L)
